@@ -1,0 +1,56 @@
+"""The `hpcmap` command: parses arguments and hands off to the modules that do the work."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hpcmap.errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hpcmap",
+        description="Find fast Legion mappers by running the real program on real hardware.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    # Each area registers its own subcommands; the handler is stored as `func`.
+    from hpcmap.legion import commands as legion_commands
+    from hpcmap import run_command
+
+    legion_commands.register(sub)
+    run_command.register(sub)
+    for module in _optional_areas():
+        module.register(sub)
+    return parser
+
+
+def _optional_areas():
+    """Command groups of the other areas (dsl, trace, eval, store, cluster)."""
+    import importlib
+
+    names = ["hpcmap.dsl.commands", "hpcmap.profile.commands", "hpcmap.dispatch.commands", "hpcmap.cluster"]
+    modules = []
+    for name in names:
+        try:
+            modules.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return modules
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"hpcmap: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("hpcmap: interrupted; results measured so far are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
