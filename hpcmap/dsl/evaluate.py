@@ -134,13 +134,17 @@ class Evaluator:
         if self.ir.get("version") != 1:
             raise ValueError(f"policy IR version {self.ir.get('version')!r} is not supported (expected 1)")
         self.source = self.ir.get("source", "<policy>")
-        self.globals: list = []
-        for g in self.ir["globals"]:
-            frame = [None] * g.get("nslots", 0)
-            self.globals.append(self.eval(g["expr"], frame, None))
+        self._globals: dict[int, object] = {}
         for p in self.ir.get("prints", []):
             frame = [None] * p.get("nslots", 0)
             self.printed.append(format_print(p["format"], [self.eval(a, frame, None) for a in p["args"]]))
+
+    def global_value(self, index: int):
+        """A global's value, computed on first use (a GPU space is never built on a CPU-only run)."""
+        if index not in self._globals:
+            g = self.ir["globals"][index]
+            self._globals[index] = self.eval(g["expr"], [None] * g.get("nslots", 0), None)
+        return self._globals[index]
 
     # ------------------------------------------------------------ entry points
     def function_for(self, task: str) -> tuple[str, str]:
@@ -228,7 +232,7 @@ class Evaluator:
                 self.fail(n, "a variable is used before it is assigned")
             return v
         if op == "global":
-            return self.globals[n["index"]]
+            return self.global_value(n["index"])
         if op == "tuple":
             return tuple(self.want_int(n, ev(i), "a tuple element") for i in n["items"])
         if op == "unary":
