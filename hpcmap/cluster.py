@@ -206,7 +206,7 @@ def _pid_alive(pid: int, binary: str | None = None) -> bool:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
     except OSError:
         cmd = ""
-    return os.path.basename(exe).startswith(binary) or os.path.basename(cmd).startswith(binary)
+    return os.path.basename(exe) == binary or os.path.basename(cmd).split(":")[0] == binary
 
 
 def read_pid(daemon: Daemon) -> int | None:
@@ -240,15 +240,18 @@ def stop_daemon(daemon: Daemon, timeout: float = STOP_TIMEOUT_S) -> None:
         daemon.pid_file.unlink()
 
 
-def _processes_with_env(key: str, value: str, binary: str) -> list[int]:
-    """Pids of `binary` processes whose environment has key=value (the steps our slurmds started)."""
-    needle = f"{key}={value}".encode()
+DAEMON_BINARIES = ("munged", "mariadbd", "slurmdbd", "slurmctld", "slurmd", "slurmstepd")
+
+
+def leftover_processes(layout: Layout, binaries: tuple[str, ...] = DAEMON_BINARIES) -> list[int]:
+    """Pids of daemons (and job steps) started for this state directory, found by their SLURM_CONF."""
+    needle = f"SLURM_CONF={layout.slurm_conf}".encode()
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
         pid = int(entry.name)
-        if pid == os.getpid() or not _pid_alive(pid, binary):
+        if not any(_pid_alive(pid, b) for b in binaries):
             continue
         try:
             env = (entry / "environ").read_bytes().split(b"\0")
@@ -428,8 +431,24 @@ class DaemonFailed(UserError):
     pass
 
 
+def _last_error(log_file: Path) -> str:
+    try:
+        with open(log_file, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, os.SEEK_END) - 16384))
+            lines = fh.read().decode(errors="replace").splitlines()
+    except OSError:
+        return ""
+    for line in reversed(lines):
+        low = line.lower()
+        if ("error" in low or "fatal" in low) and "pmix" not in low:
+            return line.strip()
+    return ""
+
+
 def _failure(daemon: Daemon, what: str) -> DaemonFailed:
-    return DaemonFailed(f"{daemon.name} {what}; see its log: {daemon.log_file}")
+    last = _last_error(daemon.log_file)
+    detail = f" ({last})" if last else ""
+    return DaemonFailed(f"{daemon.name} {what}{detail}; see its log: {daemon.log_file}")
 
 
 def _wait_for(check, daemon: Daemon, timeout: float, what: str) -> None:
@@ -760,7 +779,7 @@ def down(layout: Layout, report=None) -> None:
             if read_pid(d) is not None:
                 report(f"stopping {d.name}")
             stop_daemon(d)
-        leftovers = _processes_with_env("SLURM_CONF", str(layout.slurm_conf), "slurmstepd")
+        leftovers = leftover_processes(layout)
         for pid in leftovers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
