@@ -33,10 +33,10 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt_install() {
-    apt-get install -y -q --no-install-recommends "${missing[@]}"
+    apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}"
 }
 if ! apt_install; then
-    apt-get update -q
+    apt-get update -q -o DPkg::Lock::Timeout=300
     apt_install
 fi
 echo "slurm/setup.sh: done"
