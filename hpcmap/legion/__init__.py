@@ -1,0 +1,1 @@
+"""The Legion runtime: obtaining it, building against it, and launching Legion processes."""
