@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -24,6 +25,8 @@ def register(subparsers) -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per trial (default: 300)")
     p.add_argument("--profile", metavar="DIR", help="write Legion Prof logs of every trial under DIR "
                                                     "and import them into DIR/trace.h5")
+    p.add_argument("--app-args", default="", metavar="ARGS",
+                   help="extra arguments for the application, quoted, e.g. \"-trace 0\"")
     p.add_argument("--legion-root", help="build against this Legion install instead of the wheel's")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=cmd_run)
@@ -34,7 +37,11 @@ def cmd_run(args) -> int:
         raise UserError("--trials must be at least 1")
     if args.timeout <= 0:
         raise UserError("--timeout must be positive")
-    plan = runner.prepare(args.app, args.machine, args.size, args.mapper, args.legion_root)
+    try:
+        extra = shlex.split(args.app_args)
+    except ValueError as exc:
+        raise UserError(f"--app-args: {exc}") from None
+    plan = runner.prepare(args.app, args.machine, args.size, args.mapper, args.legion_root, extra)
     profile_dir = Path(args.profile) if args.profile else None
     table = None if args.json else _Table(plan)
     trials = runner.run_trials(plan, args.trials, args.timeout, profile_dir,

@@ -1,0 +1,35 @@
+# hpcmap: setup, demo, test, perf. Every target is safe to run again.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+HPCMAP := $(VENV)/bin/hpcmap
+PYTEST := $(VENV)/bin/python -m pytest
+
+.PHONY: setup demo test perf clean
+
+## setup: virtual environment, the package (editable), the Legion runtime, and the builds
+setup: $(VENV)/.installed
+	@$(HPCMAP) legion setup
+	@$(HPCMAP) legion build
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	@$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	@$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+## demo: stencil on this machine, 5 trials, with Legion's DefaultMapper
+demo: setup
+	@$(HPCMAP) run stencil --trials 5
+
+## test: everything this machine can run (Slurm tests start the local cluster themselves)
+test: setup
+	@if [ "$$(id -u)" = 0 ]; then slurm/setup.sh; fi
+	$(PYTEST) -ra tests
+
+## perf: hpcmap's own performance benchmarks; they print their figures
+perf: setup
+	@for bench in tests/perf/bench_*.py; do echo "== $$bench"; $(VENV)/bin/python $$bench || exit 1; done
+
+clean:
+	rm -rf build build-* .legion
