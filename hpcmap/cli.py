@@ -34,7 +34,7 @@ def _optional_areas():
         try:
             modules.append(importlib.import_module(name))
         except ModuleNotFoundError as exc:
-            if exc.name != name:
+            if not exc.name or not name.startswith(exc.name):
                 raise
     return modules
 

@@ -71,7 +71,13 @@ def _define(header: Path, name: str) -> str | None:
 
 def has_real_driver() -> bool:
     """True when the host has NVIDIA's libcuda (a GPU driver), not just the toolkit."""
-    return ctypes.util.find_library("cuda") is not None
+    if ctypes.util.find_library("cuda") is not None:
+        return True
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
 
 
 def wheel_prefix() -> Path:
