@@ -6,6 +6,7 @@ headers and the two shared libraries are unpacked. LEGION_ROOT selects a user's 
 from __future__ import annotations
 
 import ctypes.util
+import functools
 import os
 import re
 import shutil
@@ -69,6 +70,7 @@ def _define(header: Path, name: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
+@functools.lru_cache(maxsize=1)
 def has_real_driver() -> bool:
     """True when the host has NVIDIA's libcuda (a GPU driver), not just the toolkit."""
     if ctypes.util.find_library("cuda") is not None:

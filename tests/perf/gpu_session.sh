@@ -12,7 +12,7 @@ nvidia-smi -L
 out=${OUT:-/tmp}
 for spec in "$@"; do
   read -r app machine mapper size trials <<<"$spec"
-  name="${app}-${machine}-${mapper##*/}"
+  name="${app}-${machine}-${mapper##*/}-${size//[=,]/_}"
   echo "== hpcmap run $app --machine $machine --mapper $mapper --size $size --trials $trials"
   python3 -m hpcmap.cli run "$app" --machine "$machine" --mapper "$mapper" --size "$size" \
       --trials "$trials" --timeout 300 --json > "$out/$name.json" 2> "$out/$name.err"
