@@ -1,0 +1,238 @@
+"""`hpcmap eval MAPPER...` and `hpcmap store show STUDY.h5`."""
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from hpcmap.errors import UserError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "eval", help="evaluate candidate mappers in parallel and keep every result in a study store",
+        description="Check, compile and run each mapper TRIALS times on the application, locally, as "
+                    "Slurm jobs or on MPI ranks; each result is written to the study's HDF5 store as it "
+                    "arrives. With --resume, candidates that already have a result are not run again.")
+    p.add_argument("mappers", nargs="+", metavar="MAPPER", help="default, expert, or mapper files")
+    p.add_argument("--app", required=True, help="application name (specs/apps/APP.toml), e.g. stencil")
+    p.add_argument("--size", help="size preset and/or key=value overrides, e.g. nx=200,ny=200,steps=5")
+    p.add_argument("--machine", default="local", help="machine spec name or .toml path (default: local)")
+    p.add_argument("--executor", choices=("local", "slurm", "mpi"), default="local",
+                   help="where candidates run (default: local processes)")
+    p.add_argument("--trials", type=int, default=5, help="runs per candidate (default: 5)")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per trial (default: 300)")
+    p.add_argument("--workers", type=int, help="local processes or MPI worker ranks (default: half the "
+                                               "cores locally; 2 MPI workers when not under mpiexec)")
+    p.add_argument("--app-args", default="", help="extra application arguments for every candidate, "
+                                                    "e.g. \"-fault hang\"")
+    p.add_argument("--store", required=True, help="the study's HDF5 file (created if missing)")
+    p.add_argument("--resume", action="store_true", help="continue a study: run only candidates with no result")
+    p.add_argument("--profile", metavar="DIR", help="run one extra profiled trial per successful candidate, "
+                                                     "logs under DIR/<candidate key>/")
+    p.add_argument("--legion-root", help="build against this Legion install instead of the wheel's")
+    p.add_argument("--json", action="store_true", help="print the study's results as JSON")
+    g = p.add_argument_group("slurm executor")
+    g.add_argument("--partition", help="Slurm partition")
+    g.add_argument("--account", help="Slurm account")
+    g.add_argument("--qos", help="Slurm quality of service")
+    g.add_argument("--slurm-time", type=int, metavar="MIN", help="job time limit in minutes "
+                                                                  "(default: from trials and timeout)")
+    g.add_argument("--cpus-per-task", type=int, help="CPUs per job (default: the machine spec's cpus)")
+    g.add_argument("--no-array", action="store_true", help="one job per candidate instead of a job array")
+    g.add_argument("--parallelism", type=int, default=64, help="array tasks running at once (default: 64)")
+    g.add_argument("--retries", type=int, default=1, help="resubmissions after a scheduler failure (default: 1)")
+    g.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra sbatch option, e.g. exclude=node3,node4 (repeatable)")
+    p.set_defaults(func=cmd_eval)
+
+    s = subparsers.add_parser("store", help="inspect a study's results store")
+    ss = s.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    show = ss.add_parser("show", help="candidates of a study, best first")
+    show.add_argument("store", help="the study's HDF5 file")
+    show.add_argument("--json", action="store_true", help="print {\"study\", \"candidates\": [...]}")
+    show.set_defaults(func=cmd_store_show)
+
+
+def _slurm_options(args, store_path: Path) -> dict:
+    extra = {}
+    for item in args.sbatch:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"bad --sbatch {item!r}; expected KEY=VALUE, e.g. exclude=node3")
+        extra[key.strip().lstrip("-")] = value.strip()
+    if args.parallelism < 1 or args.retries < 0:
+        raise UserError("--parallelism must be at least 1 and --retries at least 0")
+    return {"folder": str(store_path.parent / f"{store_path.stem}.submitit"), "partition": args.partition,
+            "account": args.account, "qos": args.qos, "time_min": args.slurm_time,
+            "cpus_per_task": args.cpus_per_task, "array": not args.no_array,
+            "parallelism": args.parallelism, "retries": args.retries, "sbatch": extra}
+
+
+def cmd_eval(args) -> int:
+    if args.executor == "mpi":
+        from hpcmap.dispatch import mpi
+
+        if mpi.is_worker_rank():
+            return mpi.serve()
+        if mpi.launched_size() < 2:
+            mpi.relaunch(args.workers or 2, sys.argv[1:])
+    if args.workers is not None and args.workers < 1:
+        raise UserError("--workers must be at least 1")
+    from hpcmap.dispatch.base import make_executor
+
+    store_path = Path(args.store)
+    options = _slurm_options(args, store_path) if args.executor == "slurm" else {}
+    executor = make_executor(args.executor, args.workers, **options)
+    try:
+        return _run_study(args, executor, store_path)
+    finally:
+        executor.close()
+
+
+def _run_study(args, executor, store_path: Path) -> int:
+    from hpcmap import evaluate
+    from hpcmap.store import Store, provenance_info, public, rank
+
+    try:
+        app_args = shlex.split(args.app_args)
+    except ValueError as exc:
+        raise UserError(f"bad --app-args: {exc}") from None
+    store = Store(store_path)
+    if store.path.exists() and not args.resume and store.keys():
+        raise UserError(f"{store.path} already holds results; pass --resume to continue that study "
+                        "or choose another --store")
+    requests = evaluate.make_requests(args.mappers, args.app, args.size, args.machine, args.trials,
+                                      args.timeout, app_args, args.legion_root,
+                                      Path(args.profile) if args.profile else None)
+    store.create()
+    unique = list({r.key: r for r in requests}.values())
+    finished = store.keys(include_infra_errors=False)
+    todo = [r for r in unique if r.key not in finished]
+    store.add_provenance(provenance_info(sys.argv, requests[0].machine, args.executor, _legion_version(args)))
+    progress = None if args.json else _Progress(len(todo), len(unique) - len(todo), store.path, args.executor)
+    infra = 0
+    if todo:
+        with (progress or _Null()):
+            for record in executor.submit(todo):
+                data = record.as_dict()
+                if record.profile_logs:
+                    data["trace"] = _import_trace(store, record)
+                store.add(data)
+                infra += record.outcome == "infra_error"
+                if progress:
+                    progress.advance(record)
+    wanted = {r.key for r in unique}
+    records = [r for r in store.records() if r["key"] in wanted]
+    if args.json:
+        print(json.dumps({"study": store.study, "store": str(store.path), "executor": args.executor,
+                          "ran": len(todo), "skipped": len(unique) - len(todo),
+                          "candidates": [public(r) for r in sorted(records, key=rank)]}, indent=2))
+    else:
+        _print_table(store.study, records)
+    if infra:
+        print(f"hpcmap: error: {infra} candidate(s) hit infrastructure errors; rerun with --resume to retry them",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _legion_version(args) -> str | None:
+    try:
+        from hpcmap.legion import runtime
+
+        return runtime.locate(args.legion_root).version
+    except Exception:
+        return None
+
+
+def _import_trace(store, record) -> str | None:
+    """Import the profiled trial's logs into the store when hpcmap.profile can; else keep log paths."""
+    try:
+        from hpcmap.profile import import_run_logs
+    except ImportError:
+        return None
+    group = store.trace_group(record.key)
+    try:
+        import_run_logs([Path(p) for p in record.profile_logs], store.path, group, {
+            "app": record.app, "mapper": record.name, "machine": record.machine,
+            "command": record.command, "outcome": record.outcome})
+    except Exception as exc:
+        record.message = (record.message + "; " if record.message else "") + f"trace import failed: {exc}"
+        return None
+    return group
+
+
+def cmd_store_show(args) -> int:
+    from hpcmap.store import Store
+
+    store = Store(args.store)
+    if not store.path.exists():
+        raise UserError(f"no study store at {store.path}")
+    summary = store.summary()
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    else:
+        _print_table(summary["study"], summary["candidates"])
+    return 0
+
+
+def _print_table(study: str, records: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from hpcmap.store import rank
+
+    table = Table(title=f"study {study}: {len(records)} candidate(s), best first")
+    for col, justify in (("#", "right"), ("mapper", "left"), ("outcome", "left"), ("mean (s)", "right"),
+                         ("median (s)", "right"), ("95% CI (s)", "right"), ("CV", "right"),
+                         ("trials", "right"), ("message", "left")):
+        table.add_column(col, justify=justify)
+    for i, r in enumerate(sorted(records, key=rank), start=1):
+        s = r.get("stats") or {}
+        fmt = lambda v, spec: "" if v is None else format(v, spec)  # noqa: E731
+        style = "green" if r["outcome"] == "ok" else "red"
+        table.add_row(str(i), r["name"], f"[{style}]{r['outcome']}[/]", fmt(s.get("mean_s"), ".6f"),
+                      fmt(s.get("median_s"), ".6f"), fmt(s.get("ci95_s"), ".6f"), fmt(s.get("cv"), ".3f"),
+                      str(len(r.get("trials") or [])), (r.get("message") or "")[:80])
+    Console(highlight=False).print(table)
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+class _Progress:
+    """A rich progress bar on stderr, one line per finished candidate."""
+
+    def __init__(self, total: int, skipped: int, path: Path, executor: str):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console(stderr=True, highlight=False)
+        if skipped:
+            self.console.print(f"{skipped} candidate(s) already in {path}; not run again")
+        self.progress = Progress(TextColumn("[bold]eval[/] ({task.fields[executor]})"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
+                                 console=self.console)
+        self.task = self.progress.add_task("", total=total, executor=executor)
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def advance(self, record) -> None:
+        mean = record.stats.get("mean_s")
+        timing = f" mean {mean:.6f} s" if mean is not None else ""
+        color = "green" if record.outcome == "ok" else "red"
+        self.progress.console.print(f"  {record.name}: [{color}]{record.outcome}[/]{timing}"
+                                    + (f"  {record.message.splitlines()[0][:100]}" if record.message.strip() else ""))
+        self.progress.update(self.task, advance=1, description=record.name)

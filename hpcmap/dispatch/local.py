@@ -1,0 +1,62 @@
+"""Local executor: a pool of worker processes on this host."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Iterable, Iterator
+
+from hpcmap.evaluate import EvalRecord, EvalRequest, die_with_parent, evaluate, infra_record
+
+
+def _init_worker() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent()
+
+
+def _evaluate_local(req: EvalRequest) -> EvalRecord:
+    return evaluate(req, {"executor": "local"})
+
+
+def default_workers() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // 2)
+
+
+class LocalExecutor:
+    """`workers` processes (default: half the cores), each evaluating one candidate at a time."""
+
+    name = "local"
+
+    def __init__(self, workers: int | None = None):
+        self.workers = workers or default_workers()
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _ensure_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_init_worker)
+        return self._pool
+
+    def submit(self, requests: Iterable[EvalRequest]) -> Iterator[EvalRecord]:
+        pool = self._ensure_pool()
+        pending: dict[Future, EvalRequest] = {pool.submit(_evaluate_local, r): r for r in requests}
+        try:
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    req = pending.pop(fut)
+                    try:
+                        yield fut.result()
+                    except Exception as exc:  # the worker process died or could not unpickle
+                        yield infra_record(req, f"local worker failed: {type(exc).__name__}: {exc}",
+                                           worker={"executor": "local"})
+        finally:
+            for fut in pending:
+                fut.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None

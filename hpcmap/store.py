@@ -1,0 +1,186 @@
+"""The results store of a study: one HDF5 file, written by the head process only.
+
+Layout:
+  /                      attrs: format, version, study
+  /provenance            attrs of the first session; /provenance/sessions/NNNN one group per session
+                         (machine, Legion version, git revision, command line, host, time)
+  /candidates/<key>      one group per candidate: attrs (name, outcome, message, ir_hash, app, machine,
+                         stats..., record = the whole record as JSON) and datasets mapper_text,
+                         elapsed_s, wall_s, stderr_tail
+  /traces/<key>          written through hpcmap.profile when it is available
+
+Every write opens the file, writes one small group under a temporary name, renames it into place,
+flushes and closes, so a head killed at any instant leaves a readable file whose candidates are
+complete; a half-written group keeps its temporary name and is ignored and removed on next write.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Iterator
+
+import h5py
+import numpy as np
+
+from hpcmap.errors import UserError
+
+FORMAT = "hpcmap-study"
+VERSION = 1
+PARTIAL = ".partial"
+OUTCOME_ORDER = ("ok", "wrong_answer", "timeout", "map_error", "crash", "invalid", "infra_error")
+_STR = h5py.string_dtype()
+
+
+class Store:
+    """A study's HDF5 file; each method opens and closes it."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @property
+    def study(self) -> str:
+        return self.path.stem
+
+    def _open(self, mode: str) -> h5py.File:
+        try:
+            return h5py.File(self.path, mode)
+        except FileNotFoundError:
+            raise UserError(f"no study store at {self.path}") from None
+        except OSError as exc:
+            raise UserError(f"{self.path} is not a readable hpcmap study store ({exc})") from None
+
+    def create(self) -> None:
+        """Create the file if missing; check its format if present."""
+        if self.path.exists():
+            with self._open("r") as f:
+                if f.attrs.get("format") != FORMAT:
+                    raise UserError(f"{self.path} exists and is not an hpcmap study store; choose another --store")
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(self.path, "w-") as f:
+            f.attrs["format"] = FORMAT
+            f.attrs["version"] = VERSION
+            f.attrs["study"] = self.study
+            f.create_group("candidates")
+            f.create_group("traces")
+            f.create_group("provenance").create_group("sessions")
+            f.flush()
+
+    def add_provenance(self, info: dict) -> None:
+        with self._open("a") as f:
+            prov = f.require_group("provenance")
+            sessions = prov.require_group("sessions")
+            group = sessions.create_group(f"{len(sessions):04d}")
+            for target in ([group, prov] if len(sessions) == 1 else [group]):
+                for k, v in info.items():
+                    target.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v, sort_keys=True)
+            f.flush()
+
+    def provenance(self) -> list[dict]:
+        with self._open("r") as f:
+            sessions = f.get("provenance/sessions")
+            return [dict(_attrs(sessions[name])) for name in sorted(sessions)] if sessions else []
+
+    def add(self, record: dict) -> None:
+        """Write one candidate's record: one small transaction, flushed and closed."""
+        key = record["key"]
+        with self._open("a") as f:
+            cands = f.require_group("candidates")
+            for name in [n for n in cands if n.endswith(PARTIAL)]:
+                del cands[name]
+            tmp = f"{key}{PARTIAL}"
+            group = cands.create_group(tmp)
+            _write_record(group, record)
+            if key in cands:
+                del cands[key]
+            cands.move(tmp, key)
+            f.flush()
+
+    def keys(self, include_infra_errors: bool = True) -> set[str]:
+        """Keys of the candidates with a result (optionally not counting infra errors)."""
+        if not self.path.exists():
+            return set()
+        with self._open("r") as f:
+            cands = f.get("candidates", {})
+            return {name for name in cands if not name.endswith(PARTIAL)
+                    and (include_infra_errors or cands[name].attrs.get("outcome") != "infra_error")}
+
+    def records(self) -> list[dict]:
+        """All complete records, best first."""
+        with self._open("r") as f:
+            cands = f.get("candidates", {})
+            out = [json.loads(cands[name].attrs["record"]) for name in cands if not name.endswith(PARTIAL)]
+        return sorted(out, key=rank)
+
+    def iter_records(self) -> Iterator[dict]:
+        yield from self.records()
+
+    def trace_group(self, key: str) -> str:
+        return f"traces/{key}"
+
+    def summary(self) -> dict:
+        return {"study": self.study, "store": str(self.path), "provenance": self.provenance(),
+                "candidates": [public(r) for r in self.records()]}
+
+
+def rank(record: dict) -> tuple:
+    """Sort key: ok first by mean time, then other outcomes in a fixed order."""
+    outcome = record.get("outcome", "infra_error")
+    order = OUTCOME_ORDER.index(outcome) if outcome in OUTCOME_ORDER else len(OUTCOME_ORDER)
+    mean = (record.get("stats") or {}).get("mean_s")
+    return (order, mean if mean is not None else float("inf"), record.get("name", ""))
+
+
+def public(record: dict) -> dict:
+    """A record as shown by `store show --json`: name, outcome and stats first."""
+    head = {"name": record.get("name"), "outcome": record.get("outcome"), "stats": record.get("stats")}
+    return {**head, **{k: v for k, v in record.items() if k not in head}}
+
+
+def _write_record(group: h5py.Group, record: dict) -> None:
+    stats = record.get("stats") or {}
+    for k in ("name", "outcome", "message", "app", "machine", "key"):
+        group.attrs[k] = str(record.get(k) or "")
+    group.attrs["ir_hash"] = record.get("ir_hash") or ""
+    group.attrs["trials_requested"] = int(record.get("trials_requested") or 0)
+    group.attrs["finished_at"] = float(record.get("finished_at") or time.time())
+    for k, v in stats.items():
+        group.attrs[f"stats_{k}"] = np.nan if v is None else v
+    group.attrs["record"] = json.dumps(record, sort_keys=True)
+    group.create_dataset("mapper_text", data=record.get("mapper_text") or "", dtype=_STR)
+    group.create_dataset("stderr_tail", data=record.get("stderr_tail") or "", dtype=_STR)
+    trials = record.get("trials") or []
+    group.create_dataset("elapsed_s", data=np.array(
+        [np.nan if t.get("elapsed_s") is None else t["elapsed_s"] for t in trials], dtype=np.float64))
+    group.create_dataset("wall_s", data=np.array([t.get("wall_s") or 0.0 for t in trials], dtype=np.float64))
+    group.create_dataset("trial_outcome", data=[t.get("outcome", "") for t in trials], dtype=_STR)
+
+
+def _attrs(group: h5py.Group) -> Iterator[tuple[str, object]]:
+    for k, v in group.attrs.items():
+        if isinstance(v, bytes):
+            v = v.decode()
+        elif isinstance(v, np.generic):
+            v = v.item()
+        yield k, v
+
+
+def provenance_info(argv: list[str], machine_spec: dict, executor: str, legion_version: str | None) -> dict:
+    """Who ran this session, where, with what code."""
+    import platform
+    import subprocess
+
+    from hpcmap.paths import ROOT
+
+    try:
+        rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        rev, dirty = "", ""
+    return {"command_line": json.dumps(argv), "machine": machine_spec, "executor": executor,
+            "legion_version": legion_version or "unknown", "git_revision": rev + ("+dirty" if dirty else ""),
+            "host": platform.node(), "started_at": time.time(), "pid": os.getpid()}
