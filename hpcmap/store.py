@@ -81,7 +81,7 @@ class Store:
     def provenance(self) -> list[dict]:
         with self._open("r") as f:
             sessions = f.get("provenance/sessions")
-            return [dict(_attrs(sessions[name])) for name in sorted(sessions)] if sessions else []
+            return [_decoded(dict(_attrs(sessions[name]))) for name in sorted(sessions)] if sessions else []
 
     def add(self, record: dict) -> None:
         """Write one candidate's record: one small transaction, flushed and closed."""
@@ -165,6 +165,16 @@ def _attrs(group: h5py.Group) -> Iterator[tuple[str, object]]:
         elif isinstance(v, np.generic):
             v = v.item()
         yield k, v
+
+
+def _decoded(info: dict) -> dict:
+    for key in ("machine", "command_line"):
+        if isinstance(info.get(key), str):
+            try:
+                info[key] = json.loads(info[key])
+            except ValueError:
+                pass
+    return info
 
 
 def provenance_info(argv: list[str], machine_spec: dict, executor: str, legion_version: str | None) -> dict:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ from submitit.core.utils import FailedJobError, UncompletedJobError
 from hpcmap.errors import UserError
 from hpcmap.evaluate import EvalRecord, EvalRequest, evaluate, infra_record, is_sensitive
 
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TERMINAL = ("BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY",
             "TIMEOUT", "REVOKED")
 
@@ -32,6 +34,7 @@ class SlurmOptions:
     """Where and how candidates run as Slurm jobs; unset resources come from the machine spec."""
 
     folder: str = "submitit"
+    job_name: str = "hpcmap-eval"
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
@@ -92,13 +95,13 @@ class SlurmExecutor:
         spec = sample.machine
         trial_budget = (sample.trials + (1 if sample.profile_dir else 0)) * sample.timeout_s
         params: dict = {
-            "job_name": "hpcmap-eval",
+            "job_name": opt.job_name,
             "time": opt.time_min or max(2, math.ceil(trial_budget / 60) + 2),
             "cpus_per_task": opt.cpus_per_task or int(spec.get("cpus", 1)),
             "signal_delay_s": 30,
             "array_parallelism": opt.parallelism,
             "stderr_to_stdout": True,
-            "additional_parameters": {"requeue": True, **opt.sbatch},
+            "additional_parameters": {"requeue": True, "export": ",".join(exported_names()), **opt.sbatch},
         }
         if int(spec.get("gpus", 0)):
             params["gpus_per_node"] = int(spec["gpus"])
@@ -175,6 +178,12 @@ class SlurmExecutor:
 
     def close(self) -> None:
         self._executor = None
+
+
+def exported_names(env: dict[str, str] | None = None) -> list[str]:
+    """Names of the variables a job may inherit: all plain names except credential-like ones."""
+    names = os.environ if env is None else env
+    return sorted({n for n in names if _NAME.fullmatch(n) and not is_sensitive(n)} | {"SUBMITIT_EXECUTOR"})
 
 
 def job_states(job_ids: list[str]) -> dict[str, str]:
