@@ -82,18 +82,24 @@ def critical_path(tables: dict[str, np.ndarray], logs: list[RawLog]) -> np.ndarr
     path = []
     seen: set[int] = set()
     cur: tuple[int, int] | None = end
+    limit: int | None = None
     while cur is not None and len(path) < MAX_STEPS:
         code, row = cur
         fevent = ops.get(code, row, "fevent")
         if fevent in seen:
             break
         seen.add(fevent)
-        path.append((code, row, ops.get(code, row, "start"), ops.get(code, row, "stop")))
+        start, stop = ops.get(code, row, "start"), ops.get(code, row, "stop")
+        if limit is not None:
+            stop = max(start, min(stop, limit))
+        path.append((code, row, start, stop))
         critical = ops.get(code, row, "critical")
         cur = _resolve(critical, graph, ops, seen) if critical else None
+        limit = None
         if cur is None:
             creator = ops.get(code, row, "creator")
             cur = ops.find(creator) if creator and creator not in seen else None
+            limit = ops.get(code, row, "create")
     path.reverse()
     out = empty("critical_path", len(path))
     if path:
