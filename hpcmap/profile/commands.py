@@ -1,0 +1,109 @@
+"""`hpcmap trace`: import Legion Prof logs, summarize, export to Perfetto, plot, diff."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from hpcmap.errors import UserError
+
+
+def register(subparsers) -> None:
+    trace = subparsers.add_parser("trace", help="Legion Prof traces: import, summary, export, plot, diff")
+    sub = trace.add_subparsers(dest="trace_command", metavar="SUBCOMMAND", required=True)
+
+    p = sub.add_parser("import", help="parse Legion Prof logs (one per node) into an HDF5 trace")
+    p.add_argument("logs", nargs="+", type=Path, help="prof_N log files of one run (gzip or raw)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="HDF5 trace file (created or appended to)")
+    p.add_argument("--run", default=None, help="run name inside the file (default: run<N>)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("summary", help="where the time of a run went")
+    p.add_argument("trace", type=Path)
+    p.add_argument("--run", default=None, help="run name (default: the last run)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--feedback", action="store_true", help="print only the optimizer's feedback text")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("export", help="export a run for other viewers")
+    p.add_argument("trace", type=Path)
+    p.add_argument("--chrome", type=Path, required=True, help="Chrome Trace Event JSON output (opens in Perfetto)")
+    p.add_argument("--run", default=None)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("plot", help="utilization over time and a task timeline as PNG")
+    p.add_argument("trace", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--run", default=None)
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("diff", help="what changed between two runs")
+    p.add_argument("a", type=Path)
+    p.add_argument("b", type=Path)
+    p.add_argument("--run-a", default=None)
+    p.add_argument("--run-b", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_diff)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from hpcmap.profile import import_run_logs
+    from hpcmap.profile.h5trace import run_names
+
+    for log in args.logs:
+        if not log.is_file():
+            raise UserError(f"{log}: no such log file")
+    name = args.run
+    if name is None:
+        taken = run_names(args.output) if args.output.exists() else []
+        name = next(f"run{i}" for i in range(len(taken) + 1) if f"run{i}" not in taken)
+    import_run_logs(args.logs, args.output, name, {"log_paths": [str(p) for p in args.logs]})
+    print(f"imported {len(args.logs)} log(s) into {args.output} as run {name}")
+    return 0
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from hpcmap.profile import feedback, summarize
+
+    s = summarize(args.trace, args.run)
+    if args.json:
+        print(json.dumps(s, indent=2))
+    elif args.feedback:
+        print(feedback(s))
+    else:
+        from hpcmap.profile.report import print_summary
+
+        print_summary(s)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from hpcmap.profile.chrome import export_chrome
+
+    n = export_chrome(args.trace, args.chrome, args.run)
+    print(f"wrote {n} events to {args.chrome} (open it at https://ui.perfetto.dev)")
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    try:
+        from hpcmap.profile.plot import plot_run
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UserError("plotting needs matplotlib: pip install matplotlib") from None
+    plot_run(args.trace, args.output, args.run)
+    print(f"wrote {args.output}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from hpcmap.profile import summarize
+    from hpcmap.profile.diff import diff_summaries
+    from hpcmap.profile.report import print_diff
+
+    d = diff_summaries(summarize(args.a, args.run_a), summarize(args.b, args.run_b))
+    if args.json:
+        print(json.dumps(d, indent=2))
+    else:
+        print_diff(d)
+    return 0
