@@ -1,7 +1,6 @@
 """Logs of one run -> tables -> a group in the HDF5 trace file."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
