@@ -3,19 +3,24 @@
 
 #include <csignal>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <unistd.h>
 
 #include "legion.h"
+#include "mapping_error.h"
+#include "policy_mapper.h"
+#include "sharding.h"
 
 namespace hpcmap {
 
 namespace {
 
-const char *policy_path()
+const char *flag_value(const char *flag)
 {
   const Legion::InputArgs &args = Legion::Runtime::get_input_args();
   for (int i = 1; i + 1 < args.argc; i++)
-    if (!strcmp(args.argv[i], "-hpcmap:policy")) return args.argv[i + 1];
+    if (!strcmp(args.argv[i], flag)) return args.argv[i + 1];
   return nullptr;
 }
 
@@ -37,18 +42,40 @@ void restore_fatal_signals()
   for (int signo : {SIGSEGV, SIGABRT, SIGBUS, SIGFPE, SIGILL}) signal(signo, die_on_signal);
 }
 
-void install(Legion::Machine, Legion::Runtime *, const std::set<Legion::Processor> &)
+/* The policy file, read and checked; a bad file ends the process with one line. */
+Policy load_policy(const char *path)
+{
+  std::ifstream in(path);
+  if (!in) die(path, 0, "cannot read the policy file");
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    return Policy(read_ir(Json::parse(text.str())));
+  } catch (const std::exception &e) {
+    die(path, 0, e.what());
+  }
+}
+
+void install(Legion::Machine machine, Legion::Runtime *runtime, const std::set<Legion::Processor> &local_procs)
 {
   restore_fatal_signals();
-  // Without a policy DefaultMapper stays in place.
+  const char *path = flag_value("-hpcmap:policy");
+  if (!path) return;  // without a policy DefaultMapper stays in place
+  auto state = std::make_shared<SharedState>(load_policy(path), machine);
+  int64_t node = local_procs.empty() ? 0 : local_procs.begin()->address_space();
+  state->log.open(flag_value("-hpcmap:log"), (int)node);
+  try {
+    Evaluator(state->policy.ir(), state->machine.shape(node)).run_prints();
+  } catch (const MappingError &e) {
+    die(state->policy.source(), e.line, e.what());
+  }
+  register_sharding_functors(runtime, *state, node);
+  for (Legion::Processor p : local_procs)
+    runtime->replace_default_mapper(new PolicyMapper(runtime->get_mapper_runtime(), machine, p, state), p);
 }
 
 }  // namespace
 
-void register_mapper()
-{
-  Legion::Runtime::add_registration_callback(install);
-  (void)policy_path;
-}
+void register_mapper() { Legion::Runtime::add_registration_callback(install); }
 
 }  // namespace hpcmap

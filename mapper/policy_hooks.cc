@@ -1,0 +1,142 @@
+/* Policy hooks: what the policy decides for a task (kind, placement, region names). */
+#include <cstring>
+
+#include "kinds.h"
+#include "mapping_error.h"
+#include "policy_mapper.h"
+#include "task_view.h"
+
+namespace hpcmap {
+
+using namespace Legion;
+using namespace Legion::Mapping;
+
+void PolicyMapper::fail(int line, const std::string &message) const { die(policy_.source(), line, message); }
+
+bool PolicyMapper::has_variant(MapperContext ctx, TaskID id, Processor::Kind kind)
+{
+  auto key = std::make_pair(id, kind);
+  auto hit = variant_cache_.find(key);
+  if (hit != variant_cache_.end()) return hit->second;
+  std::vector<VariantID> variants;
+  runtime->find_valid_variants(ctx, id, variants, kind);
+  return variant_cache_[key] = !variants.empty();
+}
+
+Processor::Kind PolicyMapper::rule_kind(MapperContext ctx, const Task &task)
+{
+  auto hit = kind_cache_.find(task.task_id);
+  if (hit != kind_cache_.end()) return hit->second;
+  Processor::Kind chosen = Processor::NO_KIND;
+  if (const TaskRule *rule = policy_.task_rule(task.get_task_name()))
+    for (const std::string &word : rule->kinds) {
+      Processor::Kind kind = proc_kind(word);
+      if (!state_->machine.procs(kind, node_id).empty() && has_variant(ctx, task.task_id, kind)) {
+        chosen = kind;
+        break;
+      }
+    }
+  // No listed kind works here: DefaultMapper decides, as for a task no statement covers.
+  return kind_cache_[task.task_id] = chosen;
+}
+
+const TaskListRule *PolicyMapper::map_rule(const Task &task) const
+{
+  return task.is_index_space ? policy_.index_map(task.get_task_name()) : policy_.single_map(task.get_task_name());
+}
+
+std::vector<Processor> PolicyMapper::placement(MapperContext ctx, const Task &task, const TaskListRule &rule,
+                                               const DomainPoint &point, bool *is_set)
+{
+  const Tuple ipoint = task.is_index_space ? point_tuple(point) : Tuple{0};
+  const Tuple ispace = task.is_index_space ? extents_tuple(task.index_domain) : Tuple{1};
+  std::vector<long long> key{(long long)task.task_id};
+  key.insert(key.end(), ispace.begin(), ispace.end());
+  key.push_back(-1);
+  key.insert(key.end(), ipoint.begin(), ipoint.end());
+  if (task.parent_task) {
+    Tuple parent = point_tuple(task.parent_task->index_point);
+    key.push_back(-2);
+    key.insert(key.end(), parent.begin(), parent.end());
+  }
+  auto hit = placement_cache_.find(key);
+  if (hit != placement_cache_.end()) {
+    if (is_set) *is_set = hit->second.second;
+    return hit->second.first;
+  }
+
+  auto view = std::make_shared<TaskView>();
+  view->ipoint = ipoint;
+  view->ispace = ispace;
+  std::tie(view->node, view->proc) = state_->machine.coords(local_proc);
+  if (const Task *parent = task.parent_task) {
+    auto p = std::make_shared<TaskView>();
+    if (parent->is_index_space) {
+      p->ipoint = point_tuple(parent->index_point);
+      p->ispace = extents_tuple(parent->index_domain);
+    }
+    std::tie(p->node, p->proc) = state_->machine.coords(parent->current_proc);
+    view->parent = p;
+  }
+  Value v;
+  try {
+    v = evaluator_.map(rule.function, view);
+  } catch (const MappingError &e) {
+    fail(e.line, e.what());
+  }
+  std::vector<Processor> procs;
+  for (const Proc &p : v.procs) {
+    if (p.node != v.procs[0].node) continue;  // a set runs on the node of its first element
+    Processor proc = state_->machine.proc(proc_kind(p.kind), p.node, p.index);
+    if (!proc.exists())
+      fail(rule.line, rule.function + " returned processor (" + std::to_string(p.node) + ", " +
+                          std::to_string(p.index) + ") of kind " + p.kind + ", which this machine lacks");
+    procs.push_back(proc);
+  }
+  Processor::Kind kind = procs[0].kind();
+  if (!has_variant(ctx, task.task_id, kind))
+    fail(rule.line, std::string("task '") + task.get_task_name() + "' has no " + proc_word(kind) + " variant, but " +
+                        rule.function + " maps it to a " + proc_word(kind) + " processor");
+  if (is_set) *is_set = v.kind == Value::PROCSET;
+  placement_cache_[key] = {procs, v.kind == Value::PROCSET};
+  return procs;
+}
+
+RegionArg PolicyMapper::region_arg(MapperContext ctx, const RegionRequirement &req, unsigned index)
+{
+  RegionArg arg;
+  arg.index = index;
+  LogicalRegion region = req.region;
+  auto hit = name_cache_.find(region);
+  if (hit != name_cache_.end()) {
+    arg.names = hit->second;
+    return arg;
+  }
+  const void *name = nullptr;
+  size_t size = 0;
+  if (runtime->retrieve_semantic_information(ctx, region, LEGION_NAME_SEMANTIC_TAG, name, size, true, false) && name)
+    arg.names.push_back((const char *)name);
+  if (runtime->has_parent_logical_partition(ctx, region)) {
+    LogicalPartition part = runtime->get_parent_logical_partition(ctx, region);
+    if (runtime->retrieve_semantic_information(ctx, part, LEGION_NAME_SEMANTIC_TAG, name, size, true, false) && name)
+      arg.names.push_back((const char *)name);
+  }
+  name_cache_[region] = arg.names;
+  return arg;
+}
+
+Processor PolicyMapper::local_proc_of(Processor::Kind kind)
+{
+  if (kind == local_kind) return local_proc;
+  switch (kind) {
+    case Processor::LOC_PROC: return default_get_next_local_cpu();
+    case Processor::TOC_PROC: return default_get_next_local_gpu();
+    case Processor::IO_PROC: return default_get_next_local_io();
+    case Processor::OMP_PROC: return default_get_next_local_omp();
+    case Processor::PY_PROC: return default_get_next_local_py();
+    case Processor::PROC_SET: return default_get_next_local_procset();
+    default: return local_proc;
+  }
+}
+
+}  // namespace hpcmap
