@@ -37,7 +37,7 @@ void PolicyMapper::map_task(MapperContext ctx, const Task &task, const MapTaskIn
     VariantInfo info = default_find_preferred_variant(task, ctx, true /*needs tight bound*/, true, kind);
     output.chosen_variant = info.variant;
     output.task_priority = default_policy_select_task_priority(ctx, task);
-    output.target_procs.assign(1, task.target_proc);
+    default_policy_select_target_processors(ctx, task, output.target_procs);
     map_regions(ctx, task, input, output, info, rule_lines);
     output.output_targets.resize(task.output_regions.size());
     output.output_constraints.resize(task.output_regions.size());
@@ -46,11 +46,12 @@ void PolicyMapper::map_task(MapperContext ctx, const Task &task, const MapTaskIn
       default_policy_select_output_constraints(task, output.output_constraints[i], task.output_regions[i]);
     }
   }
-  // A set from the mapping function lets the runtime run the task on any of its processors.
+  // A mapping function pins the task to its processor; a set lets the runtime pick any of it.
   if (const TaskListRule *map = map_rule(task)) {
     bool is_set = false;
     std::vector<Processor> procs = placement(ctx, task, *map, task.index_point, &is_set);
     if (is_set && std::find(procs.begin(), procs.end(), task.target_proc) != procs.end()) output.target_procs = procs;
+    else output.target_procs.assign(1, task.target_proc);
   }
   // CollectMemory: read-only arguments stay untracked once the task ends.
   if (!policy_.ir().collect.empty())
