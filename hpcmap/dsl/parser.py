@@ -15,7 +15,7 @@ from pathlib import Path
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from hpcmap.dsl import ast
+from hpcmap.dsl import ast, fastparse
 from hpcmap.dsl.diagnostics import Diagnostic
 
 GRAMMAR_PATH = Path(__file__).with_name("mapper.lark")
@@ -408,10 +408,19 @@ def _syntax_diag(e: UnexpectedInput, text: str, source: str) -> Diagnostic:
     return Diagnostic("E101", f"unexpected {value!r}", tok.line, tok.column, hint, source)
 
 
-def parse(text: str, source: str = "<string>") -> ParseResult:
-    """Parse mapper text; on a syntax error the program is None and a diagnostic says why."""
+def parse(text: str, source: str = "<string>", *, fast: bool = True) -> ParseResult:
+    """Parse mapper text; on a syntax error the program is None and a diagnostic says why.
+
+    Well-formed text takes the fast path (`fastparse`); anything else, or `fast=False`, takes
+    lark, which gives the same tree for well-formed text and the diagnostics for the rest.
+    """
     text = text.replace("\r\n", "\n")
     fixed_text, diags = _repair_colon_defs(text, source)
+    if fast and not diags:
+        try:
+            return ParseResult(fastparse.parse_program(fixed_text, source))
+        except fastparse.FastParseError:
+            pass
     recovery = _Recovery(fixed_text, source)
     comments: list[ast.Comment] = []
     try:
