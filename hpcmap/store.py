@@ -7,19 +7,26 @@ Layout:
   /candidates/<key>      one group per candidate: attrs (name, outcome, message, ir_hash, app, machine,
                          stats..., record = the whole record as JSON) and datasets mapper_text,
                          elapsed_s, wall_s, stderr_tail
-  /traces/<key>          written through hpcmap.profile when it is available
+  /runs/<key>            the profiled trial's trace, written through hpcmap.profile.import_run_logs
 
-Every write opens the file, writes one small group under a temporary name, renames it into place,
-flushes and closes, so a head killed at any instant leaves a readable file whose candidates are
-complete; a half-written group keeps its temporary name and is ignored and removed on next write.
+Every change is a transaction on a copy: the file is copied next to itself, the copy is opened,
+written (one candidate's record, and its trace through hpcmap.profile), flushed, closed and fsynced,
+then renamed over the study file. A rename is atomic, so a head killed at any instant (SIGKILL
+included) leaves the previous or the next complete file, never a damaged one; a leftover copy
+is removed by the next transaction. HDF5 itself offers no such guarantee for in-place writes
+(a kill during the metadata flush leaves the file unreadable), and SWMR files need h5clear after
+a crashed writer. The cost is one copy of the file per candidate: milliseconds for a study of
+records, about 0.1 s per 100 MB of traces.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import h5py
 import numpy as np
@@ -28,7 +35,6 @@ from hpcmap.errors import UserError
 
 FORMAT = "hpcmap-study"
 VERSION = 1
-PARTIAL = ".partial"
 OUTCOME_ORDER = ("ok", "wrong_answer", "timeout", "map_error", "crash", "invalid", "infra_error")
 _STR = h5py.string_dtype()
 
@@ -51,6 +57,30 @@ class Store:
         except OSError as exc:
             raise UserError(f"{self.path} is not a readable hpcmap study store ({exc})") from None
 
+    def _tmp_path(self) -> Path:
+        return self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+
+    def _remove_leftovers(self) -> None:
+        for stale in self.path.parent.glob(f".{self.path.name}.tmp-*"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Path]:
+        """A copy of the store to change; renamed over the store when the block ends without error."""
+        self._remove_leftovers()
+        tmp = self._tmp_path()
+        shutil.copyfile(self.path, tmp)
+        try:
+            yield tmp
+            with open(tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
     def create(self) -> None:
         """Create the file if missing; check its format if present."""
         if self.path.exists():
@@ -59,44 +89,43 @@ class Store:
                     raise UserError(f"{self.path} exists and is not an hpcmap study store; choose another --store")
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with h5py.File(self.path, "w-") as f:
+        tmp = self._tmp_path()
+        with h5py.File(tmp, "w") as f:
             f.attrs["format"] = FORMAT
             f.attrs["version"] = VERSION
             f.attrs["study"] = self.study
             f.create_group("candidates")
-            f.create_group("traces")
             f.create_group("provenance").create_group("sessions")
-            f.flush()
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
 
     def add_provenance(self, info: dict) -> None:
-        with self._open("a") as f:
+        with self.transaction() as tmp, h5py.File(tmp, "a") as f:
             prov = f.require_group("provenance")
             sessions = prov.require_group("sessions")
             group = sessions.create_group(f"{len(sessions):04d}")
             for target in ([group, prov] if len(sessions) == 1 else [group]):
                 for k, v in info.items():
                     target.attrs[k] = v if isinstance(v, (str, int, float)) else json.dumps(v, sort_keys=True)
-            f.flush()
 
     def provenance(self) -> list[dict]:
         with self._open("r") as f:
             sessions = f.get("provenance/sessions")
             return [_decoded(dict(_attrs(sessions[name]))) for name in sorted(sessions)] if sessions else []
 
-    def add(self, record: dict) -> None:
-        """Write one candidate's record: one small transaction, flushed and closed."""
-        key = record["key"]
-        with self._open("a") as f:
-            cands = f.require_group("candidates")
-            for name in [n for n in cands if n.endswith(PARTIAL)]:
-                del cands[name]
-            tmp = f"{key}{PARTIAL}"
-            group = cands.create_group(tmp)
-            _write_record(group, record)
-            if key in cands:
-                del cands[key]
-            cands.move(tmp, key)
-            f.flush()
+    def add(self, record: dict, before: Callable[[Path], object] | None = None) -> None:
+        """Write one candidate's record in one transaction; `before(path)` may add to the same copy
+        first (e.g. import its trace) and may change `record`."""
+        with self.transaction() as tmp:
+            if before is not None:
+                before(tmp)
+            with h5py.File(tmp, "a") as f:
+                cands = f.require_group("candidates")
+                if record["key"] in cands:
+                    del cands[record["key"]]
+                _write_record(cands.create_group(record["key"]), record)
 
     def keys(self, include_infra_errors: bool = True) -> set[str]:
         """Keys of the candidates with a result (optionally not counting infra errors)."""
@@ -104,21 +133,17 @@ class Store:
             return set()
         with self._open("r") as f:
             cands = f.get("candidates", {})
-            return {name for name in cands if not name.endswith(PARTIAL)
-                    and (include_infra_errors or cands[name].attrs.get("outcome") != "infra_error")}
+            return {name for name in cands if (include_infra_errors or cands[name].attrs.get("outcome") != "infra_error")}
 
     def records(self) -> list[dict]:
         """All complete records, best first."""
         with self._open("r") as f:
             cands = f.get("candidates", {})
-            out = [json.loads(cands[name].attrs["record"]) for name in cands if not name.endswith(PARTIAL)]
+            out = [json.loads(cands[name].attrs["record"]) for name in cands]
         return sorted(out, key=rank)
 
     def iter_records(self) -> Iterator[dict]:
         yield from self.records()
-
-    def trace_group(self, key: str) -> str:
-        return f"traces/{key}"
 
     def summary(self) -> dict:
         return {"study": self.study, "store": str(self.path), "provenance": self.provenance(),
@@ -156,6 +181,14 @@ def _write_record(group: h5py.Group, record: dict) -> None:
         [np.nan if t.get("elapsed_s") is None else t["elapsed_s"] for t in trials], dtype=np.float64))
     group.create_dataset("wall_s", data=np.array([t.get("wall_s") or 0.0 for t in trials], dtype=np.float64))
     group.create_dataset("trial_outcome", data=[t.get("outcome", "") for t in trials], dtype=_STR)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _attrs(group: h5py.Group) -> Iterator[tuple[str, object]]:

@@ -117,9 +117,7 @@ def _run_study(args, executor, store_path: Path) -> int:
         with (progress or _Null()):
             for record in executor.submit(todo):
                 data = record.as_dict()
-                if record.profile_logs:
-                    data["trace"] = _import_trace(store, record)
-                store.add(data)
+                store.add(data, before=_trace_importer(data) if record.profile_logs else None)
                 infra += record.outcome == "infra_error"
                 if progress:
                     progress.advance(record)
@@ -147,21 +145,27 @@ def _legion_version(args) -> str | None:
         return None
 
 
-def _import_trace(store, record) -> str | None:
-    """Import the profiled trial's logs into the store when hpcmap.profile can; else keep log paths."""
+def _trace_importer(record: dict):
+    """A function that imports the profiled trial's logs into the store copy given to it, when
+    hpcmap.profile is available; otherwise the record keeps the log paths only."""
     try:
         from hpcmap.profile import import_run_logs
     except ImportError:
         return None
-    group = store.trace_group(record.key)
-    try:
-        import_run_logs([Path(p) for p in record.profile_logs], store.path, group, {
-            "app": record.app, "mapper": record.name, "machine": record.machine,
-            "command": record.command, "outcome": record.outcome})
-    except Exception as exc:
-        record.message = (record.message + "; " if record.message else "") + f"trace import failed: {exc}"
-        return None
-    return group
+
+    def run(path: Path) -> None:
+        try:
+            import_run_logs([Path(p) for p in record["profile_logs"]], path, record["key"], {
+                "app": record["app"], "mapper": record["name"], "machine": record["machine"],
+                "command": record["command"], "outcome": record["outcome"], "candidate": record["key"]})
+        except Exception as exc:
+            record["message"] = (record["message"] + "; " if record["message"] else "") + f"trace import: {exc}"
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            record["trace"] = f"runs/{record['key']}" if f"runs/{record['key']}" in f else None
+
+    return run
 
 
 def cmd_store_show(args) -> int:
