@@ -118,9 +118,13 @@ def test_truncated_log_clear_error_and_partial_import(stencil_logs, tmp_path):
     from hpcmap.profile import import_run_logs
     from hpcmap.profile.importer import TruncatedLogError
 
-    data = stencil_logs[0].read_bytes()
+    from hpcmap.profile.logfile import open_log
+
+    log = open_log(stencil_logs[0])
+    seg = log.index.segments[log.kind_id("TaskInfo")][-1]
+    size = log.index.layouts[log.kind_id("TaskInfo")].size
     cut = tmp_path / "prof_0.gz"
-    cut.write_bytes(data[: int(len(data) * 0.6) + 3])
+    cut.write_bytes(bytes(log.buf[: seg.offset + (seg.count // 2) * size + 10]))
     h5 = tmp_path / "t.h5"
     with pytest.raises(TruncatedLogError, match="truncated"):
         import_run_logs([cut], h5, "cut", {})
