@@ -4,10 +4,11 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Iterable, Iterator
 
-from hpcmap.evaluate import EvalRecord, EvalRequest, die_with_parent, evaluate, infra_record
+from hpcmap.dispatch.base import as_completed_records
+from hpcmap.evaluate import EvalRecord, EvalRequest, die_with_parent, evaluate
 
 
 def _init_worker() -> None:
@@ -40,21 +41,10 @@ class LocalExecutor:
         return self._pool
 
     def submit(self, requests: Iterable[EvalRequest]) -> Iterator[EvalRecord]:
+        """Submit now; the iterator yields records as candidates finish."""
         pool = self._ensure_pool()
         pending: dict[Future, EvalRequest] = {pool.submit(_evaluate_local, r): r for r in requests}
-        try:
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    req = pending.pop(fut)
-                    try:
-                        yield fut.result()
-                    except Exception as exc:  # the worker process died or could not unpickle
-                        yield infra_record(req, f"local worker failed: {type(exc).__name__}: {exc}",
-                                           worker={"executor": "local"})
-        finally:
-            for fut in pending:
-                fut.cancel()
+        return as_completed_records(pending, "local")
 
     def close(self) -> None:
         if self._pool is not None:

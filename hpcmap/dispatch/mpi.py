@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from hpcmap.errors import UserError
-from hpcmap.evaluate import EvalRecord, EvalRequest, evaluate, infra_record, safe_env
+from hpcmap.dispatch.base import as_completed_records
+from hpcmap.evaluate import EvalRecord, EvalRequest, evaluate, safe_env
 
 _SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
 _RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")
@@ -98,22 +99,9 @@ class MpiExecutor:
         self._pool = self._context.__enter__()
 
     def submit(self, requests: Iterable[EvalRequest]) -> Iterator[EvalRecord]:
-        from concurrent.futures import FIRST_COMPLETED, wait
-
+        """Submit now; the iterator yields records as candidates finish."""
         pending = {self._pool.submit(_evaluate_rank, r): r for r in requests}
-        try:
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    req = pending.pop(fut)
-                    try:
-                        yield fut.result()
-                    except Exception as exc:
-                        yield infra_record(req, f"MPI worker failed: {type(exc).__name__}: {exc}",
-                                           worker={"executor": "mpi"})
-        finally:
-            for fut in pending:
-                fut.cancel()
+        return as_completed_records(pending, "mpi")
 
     def close(self) -> None:
         if self._context is not None:

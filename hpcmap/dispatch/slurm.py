@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -54,10 +55,17 @@ class CandidateJob(submitit.helpers.Checkpointable):
     """The job's function: evaluate one request; requeued from the start when preempted."""
 
     def __call__(self, req: EvalRequest) -> EvalRecord:
+        signal.signal(signal.SIGTERM, _leave_without_result)
         env = submitit.JobEnvironment()
         worker = {"executor": "slurm", "job_id": env.job_id, "node": os.environ.get("SLURMD_NODENAME", ""),
                   "restart": int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)}
         return evaluate(req, worker)
+
+
+def _leave_without_result(signum: int, frame) -> None:
+    """Slurm is cancelling or preempting the job: exit with no result (the app dies with us), so the
+    head sees a scheduler failure, or a requeued job, rather than a candidate that crashed."""
+    os._exit(128 + signum)
 
 
 class _FilteredSlurmExecutor(submitit.SlurmExecutor):
@@ -129,10 +137,11 @@ class SlurmExecutor:
         return [_Pending(job, req, attempt, now) for job, req in zip(jobs, requests)]
 
     def submit(self, requests: Iterable[EvalRequest]) -> Iterator[EvalRecord]:
+        """Submit now; the iterator yields records as jobs finish (and resubmits lost ones)."""
         requests = list(requests)
-        if not requests:
-            return
-        pending = self._submit_many(requests, 1)
+        return self._collect(self._submit_many(requests, 1) if requests else [])
+
+    def _collect(self, pending: list[_Pending]) -> Iterator[EvalRecord]:
         last_state = 0.0
         try:
             while pending:

@@ -1,0 +1,165 @@
+"""Candidates as jobs of the local 4-node Slurm cluster: all return, failures classified, scancel retried."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from hpcmap.dispatch.slurm import SlurmExecutor, SlurmOptions
+from hpcmap.evaluate import make_requests
+from hpcmap.store import Store
+from test_eval_local import HPCMAP, INVALID, REPO, SECRET, SIZE, _contents, mapper_files, run_cli
+
+pytestmark = pytest.mark.slurm
+
+
+def sacct(job_ids: list[str]) -> dict[str, dict[str, str]]:
+    roots = sorted({j.split("_")[0] for j in job_ids})
+    out = subprocess.run(["sacct", "-n", "-P", "-X", "-D", "-o", "JobID,State,NodeList,Start,End", "-j",
+                          ",".join(roots)], capture_output=True, text=True, timeout=60).stdout
+    rows = {}
+    for line in out.splitlines():
+        job, state, nodes, start, end = line.split("|")
+        rows.setdefault(job, []).append({"State": state, "NodeList": nodes, "Start": start, "End": end})
+    return rows
+
+
+def wait_finished(job_ids: list[str], timeout: float = 60) -> list[dict[str, str]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = sacct(job_ids)
+        last = [rows.get(j, [{"State": "UNKNOWN"}])[-1] for j in job_ids]
+        if all(r["State"] not in ("RUNNING", "COMPLETING", "PENDING", "UNKNOWN") for r in last):
+            return last
+        assert time.monotonic() < deadline, last
+        time.sleep(0.5)
+
+
+def squeue_running(name: str) -> list[str]:
+    out = subprocess.run(["squeue", "-h", "-n", name, "-t", "RUNNING", "-o", "%i"], capture_output=True,
+                         text=True, timeout=30).stdout
+    return out.split()
+
+
+@pytest.fixture(scope="module")
+def base(slurm_cluster):
+    return make_requests(["default"], "stencil", SIZE, trials=2, timeout_s=60)[0]
+
+
+def test_eight_candidates_on_four_nodes(base, tmp_path):
+    maps = mapper_files(tmp_path / "maps", 5)
+    reqs = [replace(base, name=m, mapper_text=Path(m).read_text()) for m in maps]
+    reqs += [replace(base, name="hang", app_args=("-fault", "hang"), timeout_s=4),
+             replace(base, name="crash", app_args=("-fault", "crash")),
+             replace(base, name="invalid", mapper_text=INVALID)]
+    ex = SlurmExecutor(SlurmOptions(folder=str(tmp_path / "submitit"), job_name=f"t8-{uuid.uuid4().hex[:6]}"))
+    records = {r.name: r for r in ex.submit(reqs)}
+    assert len(records) == 8
+    assert {records[m].outcome for m in maps} == {"ok"}
+    assert records["hang"].outcome == "timeout" and "did not finish within 4 s" in records["hang"].message
+    assert records["crash"].outcome == "crash"
+    assert records["invalid"].outcome == "invalid"
+    assert all(r.worker["executor"] == "slurm" and r.attempts == 1 for r in records.values())
+    ids = [r.worker["job_id"] for r in records.values()]
+    jobs = wait_finished(ids)
+    assert {j["State"] for j in jobs} == {"COMPLETED"}
+    assert {j["NodeList"] for j in jobs} == {"node1", "node2", "node3", "node4"}
+
+
+def test_scancel_is_infra_error_and_retried_once(base, tmp_path):
+    name = f"cancel-{uuid.uuid4().hex[:6]}"
+    req = replace(base, name="hang", app_args=("-fault", "hang"), timeout_s=120, trials=1)
+    ex = SlurmExecutor(SlurmOptions(folder=str(tmp_path / "submitit"), job_name=name, array=False))
+    results = ex.submit([req])
+    cancelled: list[str] = []
+
+    def canceller():
+        while len(cancelled) < 2:
+            for job in squeue_running(name):
+                if job not in cancelled:
+                    time.sleep(1)
+                    subprocess.run(["scancel", job], check=True, timeout=30)
+                    cancelled.append(job)
+            time.sleep(0.2)
+
+    import threading
+
+    thread = threading.Thread(target=canceller, daemon=True)
+    thread.start()
+    record = next(results)
+    thread.join(30)
+    assert record.outcome == "infra_error", record.message
+    assert record.attempts == 2
+    assert "CANCELLED" in record.message
+    assert len(cancelled) == 2
+    assert all(r["State"].startswith("CANCELLED") for r in wait_finished(cancelled))
+
+
+def test_scancel_once_then_retry_succeeds(base, tmp_path):
+    name = f"retry-{uuid.uuid4().hex[:6]}"
+    req = replace(base, name="slow", app_args=("-fault", "hang"), timeout_s=6, trials=1)
+    ex = SlurmExecutor(SlurmOptions(folder=str(tmp_path / "submitit"), job_name=name, array=False))
+    results = ex.submit([req])
+    first = None
+    deadline = time.monotonic() + 60
+    while first is None and time.monotonic() < deadline:
+        running = squeue_running(name)
+        if running:
+            first = running[0]
+            subprocess.run(["scancel", first], check=True, timeout=30)
+        time.sleep(0.2)
+    record = next(results)
+    assert record.attempts == 2
+    assert record.outcome == "timeout"
+    assert record.worker["job_id"] != first
+
+
+def test_cli_slurm_study_keeps_api_key_out_of_every_file(slurm_cluster, tmp_path):
+    study = tmp_path / "study"
+    maps = mapper_files(study / "maps", 3)
+    env = {**os.environ, "OPENAI_API_KEY": SECRET, "GITHUB_TOKEN": SECRET, "DB_PASSWORD": SECRET}
+    proc = run_cli("eval", *maps, "--app", "stencil", "--size", SIZE, "--trials", "1", "--executor", "slurm",
+                   "--store", str(study / "study.h5"), "--profile", str(study / "prof"), "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [c["outcome"] for c in out["candidates"]] == ["ok"] * 3
+    files = [p for p in study.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".pkl" for p in files) and any(p.name.endswith(".sh") for p in files)
+    assert [p for p in files if SECRET.encode() in _contents(p)] == []
+    spool = Path(slurm_cluster["state_dir"]) / "spool" / "ctld"
+    job_ids = {c["worker"]["job_id"].split("_")[0] for c in out["candidates"]}
+    saved = [p for j in job_ids for p in spool.glob(f"hash.*/job.{j}/*")]
+    assert [p for p in saved if SECRET.encode() in p.read_bytes()] == []
+
+
+def test_cli_sigkill_head_then_resume(slurm_cluster, tmp_path):
+    maps = mapper_files(tmp_path / "maps", 8)
+    store = tmp_path / "study.h5"
+    args = ["eval", *maps, "--app", "stencil", "--size", SIZE, "--trials", "2", "--executor", "slurm",
+            "--store", str(store)]
+    log = open(tmp_path / "head.log", "w")
+    head = subprocess.Popen([*HPCMAP, *args], cwd=REPO, stdout=log, stderr=log)
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and len(Store(store).keys()) < 2:
+        time.sleep(0.05)
+    head.send_signal(signal.SIGKILL)
+    head.wait()
+    before = {r["key"]: r for r in Store(store).records()}
+    assert len(before) >= 2
+    proc = run_cli(*args, "--resume", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["skipped"] == len(before) and out["ran"] == 8 - len(before)
+    after = Store(store).records()
+    assert sorted(r["name"] for r in after) == sorted(maps)
+    for r in after:
+        if r["key"] in before:
+            assert r["worker"] == before[r["key"]]["worker"]
