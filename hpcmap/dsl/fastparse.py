@@ -13,6 +13,7 @@ spans its parentheses (the node itself keeps its own position).
 from __future__ import annotations
 
 import re
+import string
 from typing import NoReturn
 
 from hpcmap.dsl import ast
@@ -34,15 +35,21 @@ KEYWORDS = frozenset({
     "for", "in",
 })
 
-_TOKEN_RE = re.compile("|".join([
-    f"(?P<ws>{WS})",
-    f"(?P<comment>{COMMENT})",
-    f"(?P<name>{NAME})",
-    f"(?P<int>{INT})",
-    f"(?P<string>{STRING})",
-    "(?P<op>" + "|".join(re.escape(op) for op in OPERATORS) + ")",
-    r"(?P<bad>(?s:.))",
-]))
+
+def _noncapturing(pattern: str) -> str:
+    """The pattern with its groups made non-capturing, so that findall returns whole tokens."""
+    return re.sub(r"(?<!\\)\((?!\?)", "(?:", pattern)
+
+
+# One line's tokens, each with the blanks before it. Lines are split first: no token spans a
+# line, so the line number comes free and the column is a running sum. Any other character is a
+# token of its own, refused by tokenize().
+_TOKEN_RE = re.compile("([ \t\f\r]*)(" + "|".join([
+    _noncapturing(COMMENT), NAME, INT, _noncapturing(STRING), *map(re.escape, OPERATORS), r"[^ \t\f\r]",
+]) + ")")
+_FIXED = {word: word for word in (*OPERATORS, *KEYWORDS)}
+_NAME_START = frozenset(string.ascii_letters + "_")
+_DIGITS = frozenset(string.digits)
 
 # Binary operators and their precedence (mapper.lark's or_expr ... mul_expr), all left-associative.
 _PRECEDENCE = {"||": 1, "&&": 2, "==": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4,
@@ -64,43 +71,34 @@ def tokenize(text: str) -> tuple[list[str], list[str], list[int], list[int], lis
 
     A kind is the operator or keyword itself, or NAME, INT, STRING; the list ends with END.
     """
-    kinds: list[str] = []
-    texts: list[str] = []
-    lines: list[int] = []
-    cols: list[int] = []
+    tokens: list[tuple[str, str, int, int]] = []
     comments: list[ast.Comment] = []
-    line, line_start = 1, 0
-    for m in _TOKEN_RE.finditer(text):
-        group = m.lastgroup
-        value = m.group()
-        if group == "ws":
-            newlines = value.count("\n")
-            if newlines:
-                line += newlines
-                line_start = m.start() + value.rindex("\n") + 1
-            continue
-        col = m.start() - line_start + 1
-        if group == "name":
-            kinds.append(value if value in KEYWORDS else "NAME")
-        elif group == "op":
-            kinds.append(value)
-        elif group == "int":
-            kinds.append("INT")
-        elif group == "string":
-            kinds.append("STRING")
-        elif group == "comment":
-            comments.append(ast.Comment(value.rstrip(), line=line, col=col, end_line=line))
-            continue
-        else:
-            raise FastParseError(f"unexpected character {value!r}")
-        texts.append(value)
-        lines.append(line)
-        cols.append(col)
-    kinds.append(END)
-    texts.append("")
-    lines.append(line)
-    cols.append(len(text) - line_start + 1)
-    return kinds, texts, lines, cols, comments
+    fixed = _FIXED
+    lines = text.split("\n")
+    for line_no, line in enumerate(lines, 1):
+        col = 1
+        for blank, tok in _TOKEN_RE.findall(line):
+            col += len(blank)
+            kind = fixed.get(tok)
+            if kind is None:
+                first = tok[0]
+                if first in _NAME_START:
+                    kind = "NAME"
+                elif first in _DIGITS:
+                    kind = "INT"
+                elif first == '"' and len(tok) > 1:
+                    kind = "STRING"
+                elif first == "#" or first == "/":
+                    comments.append(ast.Comment(tok.rstrip(), line=line_no, col=col, end_line=line_no))
+                    col += len(tok)
+                    continue
+                else:
+                    raise FastParseError(f"unexpected character {tok!r} at {line_no}:{col}")
+            tokens.append((kind, tok, line_no, col))
+            col += len(tok)
+    tokens.append((END, "", len(lines), len(lines[-1]) + 1))
+    kinds, texts, line_nos, cols = map(list, zip(*tokens))
+    return kinds, texts, line_nos, cols, comments
 
 
 class _Parser:
