@@ -43,6 +43,7 @@ class SlurmOptions:
     cpus_per_task: int | None = None
     mem_mb: int | None = None
     array: bool = True
+    use_srun: bool = False
     parallelism: int = 64
     retries: int = 1
     poll_s: float = 0.2
@@ -109,6 +110,7 @@ class SlurmExecutor:
             "signal_delay_s": 30,
             "array_parallelism": opt.parallelism,
             "stderr_to_stdout": True,
+            "use_srun": opt.use_srun,
             "additional_parameters": {"requeue": True, "export": ",".join(exported_names()), **opt.sbatch},
         }
         if int(spec.get("gpus", 0)):

@@ -29,8 +29,8 @@ SIZE = "nx=200,ny=200,steps=5"
 GOALS = {"local": 0.2, "slurm": 2.0, "mpi": 0.1}
 
 
-def requests(count: int, trials: int = 1, tag: str = "") -> list[EvalRequest]:
-    base = make_requests(["default"], "stencil", SIZE, trials=trials, timeout_s=120)[0]
+def requests(count: int, trials: int = 1, tag: str = "", size: str = SIZE) -> list[EvalRequest]:
+    base = make_requests(["default"], "stencil", size, trials=trials, timeout_s=120)[0]
     # Distinct candidates (distinct keys) that all run like the default mapper.
     return [replace(base, name=f"{tag}c{i}", app_args=("-benchtag", f"{tag}{i}")) for i in range(count)]
 
@@ -75,10 +75,22 @@ def slurm_executor(folder: Path, **sbatch):
 
 
 def bench_slurm(count: int, folder: Path) -> dict:
-    ex = slurm_executor(folder / "overhead", nodelist="node1")
+    """Latency of one candidate at a time on the idle cluster, then a batch queued on one 1-CPU node
+    (there the cluster's scheduling pass, sched_interval=2 s in slurm/templates, paces the jobs)."""
+    ex = slurm_executor(folder / "latency")
     timed(ex, requests(1, tag="warm"))
-    wall, records = timed(ex, requests(count, tag="slurm"))
-    return overhead_line("slurm", wall, records)
+    walls, records = [], []
+    for i in range(count):
+        wall, recs = timed(ex, requests(1, tag=f"lat{i}"))
+        walls.append(wall)
+        records += recs
+    result = overhead_line("slurm", sum(walls), records)
+    queued = slurm_executor(folder / "queued", nodelist="node1")
+    wall, recs = timed(queued, requests(count, tag="queued"))
+    per = (wall - app_seconds(recs)) / len(recs)
+    print(f"overhead slurm, {count} queued on one node: {per:.3f} s per candidate (batch {wall:.2f} s, "
+          f"app processes {app_seconds(recs):.2f} s)")
+    return {**result, "queued_one_node_per_candidate_s": per}
 
 
 def bench_mpi(count: int) -> dict:
@@ -120,14 +132,14 @@ def sacct_times(job_ids: list[str]) -> list[tuple[datetime, datetime, str]]:
         time.sleep(0.5)
 
 
-def bench_scaling(folder: Path, count: int = 16, trials: int = 3) -> dict:
+def bench_scaling(folder: Path, count: int = 16, trials: int = 3, size: str = SIZE) -> dict:
     results = {}
     for label, sbatch in (("1 node", {"nodelist": "node1"}), ("2 nodes", {"exclude": "node3,node4"})):
         ex = slurm_executor(folder / label.replace(" ", ""), **sbatch)
-        wall, records = timed(ex, requests(count, trials, tag=label[0]))
+        wall, records = timed(ex, requests(count, trials, tag=label[0], size=size))
         nodes = sorted({r.worker.get("node") for r in records})
         bad = [r.outcome for r in records if r.outcome != "ok"]
-        print(f"scaling {label}: {count} candidates x {trials} trials in {wall:.2f} s on {nodes}"
+        print(f"scaling {label}: {count} candidates x {trials} trials ({size}) in {wall:.2f} s on {nodes}"
               + (f"; outcomes {bad}" if bad else ""))
         results[label] = wall
     speedup = results["1 node"] / results["2 nodes"]
@@ -153,6 +165,8 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--only", choices=("overhead", "scaling", "overlap"))
     p.add_argument("--candidates", type=int, default=8)
+    p.add_argument("--scaling-size", default=SIZE, help="app size of the scaling runs")
+    p.add_argument("--scaling-trials", type=int, default=3)
     p.add_argument("--skip-slurm", action="store_true")
     p.add_argument("--skip-mpi", action="store_true")
     p.add_argument("--mpi-rank", type=int, help=argparse.SUPPRESS)
@@ -169,7 +183,7 @@ def main() -> None:
         if not args.skip_slurm:
             summary["slurm"] = bench_slurm(args.candidates, folder)
     if not args.skip_slurm and args.only in (None, "scaling"):
-        summary["scaling"] = bench_scaling(folder)
+        summary["scaling"] = bench_scaling(folder, trials=args.scaling_trials, size=args.scaling_size)
     if not args.skip_slurm and args.only in (None, "overlap"):
         summary["overlap"] = bench_overlap(folder)
     print(json.dumps(summary))
