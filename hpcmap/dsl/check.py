@@ -6,6 +6,7 @@ Codes: E2xx names and types, E3xx constraints and values, W4xx warnings (E1xx co
 from __future__ import annotations
 
 import difflib
+import operator
 from dataclasses import dataclass, field
 
 from hpcmap.dsl import ast
@@ -377,57 +378,71 @@ class _Checker:
 
     def expr(self, e, scope: dict[str, str], in_global: bool = False) -> str:
         """Checks an expression and returns its type (ANY when not known statically)."""
-        ex = lambda x: self.expr(x, scope, in_global)  # noqa: E731
-        if isinstance(e, ast.IntLit):
-            return "int"
-        if isinstance(e, ast.BoolLit):
-            return "bool"
-        if isinstance(e, ast.Name):
-            return self.name_type(e, scope, in_global)
-        if isinstance(e, ast.TupleExpr):
-            for item in e.items:
-                self.want(item, ex(item), ("int",), "a tuple element")
-            return "tuple"
-        if isinstance(e, ast.Unary):
-            t = ex(e.operand)
-            if e.op == "-":
-                self.want(e.operand, t, ("int", "tuple"), "'-'")
-                return t if t != "bool" else ANY
-            self.want(e.operand, t, ("bool", "int"), "'!'")
-            return "bool"
-        if isinstance(e, ast.Binary):
-            return self.binary(e, ex(e.left), ex(e.right))
-        if isinstance(e, ast.Cond):
-            self.want(e.cond, ex(e.cond), ("bool", "int"), "a condition")
-            a, b = ex(e.then), ex(e.else_)
-            return a if a == b else ANY
-        if isinstance(e, ast.Attr):
-            return self.attr(e, ex(e.obj))
-        if isinstance(e, ast.Method):
-            return self.method(e, ex(e.obj), [ex(a) for a in e.args])
-        if isinstance(e, ast.Call):
-            return self.call(e, [ex(a) for a in e.args])
-        if isinstance(e, ast.MachineExpr):
-            if e.kind not in PROCESSOR_KINDS:
-                self.err("E202", e, f"Machine needs a processor kind, not '{e.kind}'",
-                         self.replaced(e, f"Machine({e.kind})", f"Machine({(nearest(e.kind, PROCESSOR_KINDS) or ['GPU'])[0]})"))
-            return "space"
-        if isinstance(e, ast.Index):
-            return self.index(e, ex(e.obj), scope, in_global)
-        if isinstance(e, ast.Slice):
-            t = ex(e.obj)
-            self.want(e.obj, t, ("tuple", "space"), "slicing")
-            for b in (e.lo, e.hi):
-                if b is not None:
-                    self.want(b, ex(b), ("int",), "a slice bound")
-            return "tuple"
-        if isinstance(e, ast.Comprehension):
-            self.want(e.iter, ex(e.iter), ("tuple",), "'for ... in'")
-            inner = dict(scope)
-            inner[e.var] = "int"
-            self.want(e.body, self.expr(e.body, inner, in_global), ("int",), "a tuple element")
-            return "tuple"
-        return ANY
+        check = _EXPR_CHECKS.get(type(e))
+        return ANY if check is None else check(self, e, scope, in_global)
+
+    # One method per expression node, chosen by the node's type (see _EXPR_CHECKS).
+    def _int_lit(self, e: ast.IntLit, scope: dict[str, str], in_global: bool) -> str:
+        return "int"
+
+    def _bool_lit(self, e: ast.BoolLit, scope: dict[str, str], in_global: bool) -> str:
+        return "bool"
+
+    def _tuple(self, e: ast.TupleExpr, scope: dict[str, str], in_global: bool) -> str:
+        for item in e.items:
+            self.want(item, self.expr(item, scope, in_global), ("int",), "a tuple element")
+        return "tuple"
+
+    def _unary(self, e: ast.Unary, scope: dict[str, str], in_global: bool) -> str:
+        t = self.expr(e.operand, scope, in_global)
+        if e.op == "-":
+            self.want(e.operand, t, ("int", "tuple"), "'-'")
+            return t if t != "bool" else ANY
+        self.want(e.operand, t, ("bool", "int"), "'!'")
+        return "bool"
+
+    def _binary(self, e: ast.Binary, scope: dict[str, str], in_global: bool) -> str:
+        a = self.expr(e.left, scope, in_global)
+        return self.binary(e, a, self.expr(e.right, scope, in_global))
+
+    def _cond(self, e: ast.Cond, scope: dict[str, str], in_global: bool) -> str:
+        self.want(e.cond, self.expr(e.cond, scope, in_global), ("bool", "int"), "a condition")
+        a, b = self.expr(e.then, scope, in_global), self.expr(e.else_, scope, in_global)
+        return a if a == b else ANY
+
+    def _attr(self, e: ast.Attr, scope: dict[str, str], in_global: bool) -> str:
+        return self.attr(e, self.expr(e.obj, scope, in_global))
+
+    def _method(self, e: ast.Method, scope: dict[str, str], in_global: bool) -> str:
+        t = self.expr(e.obj, scope, in_global)
+        return self.method(e, t, [self.expr(a, scope, in_global) for a in e.args])
+
+    def _call(self, e: ast.Call, scope: dict[str, str], in_global: bool) -> str:
+        return self.call(e, [self.expr(a, scope, in_global) for a in e.args])
+
+    def _machine(self, e: ast.MachineExpr, scope: dict[str, str], in_global: bool) -> str:
+        if e.kind not in PROCESSOR_KINDS:
+            self.err("E202", e, f"Machine needs a processor kind, not '{e.kind}'",
+                     self.replaced(e, f"Machine({e.kind})", f"Machine({(nearest(e.kind, PROCESSOR_KINDS) or ['GPU'])[0]})"))
+        return "space"
+
+    def _index(self, e: ast.Index, scope: dict[str, str], in_global: bool) -> str:
+        return self.index(e, self.expr(e.obj, scope, in_global), scope, in_global)
+
+    def _slice(self, e: ast.Slice, scope: dict[str, str], in_global: bool) -> str:
+        t = self.expr(e.obj, scope, in_global)
+        self.want(e.obj, t, ("tuple", "space"), "slicing")
+        for b in (e.lo, e.hi):
+            if b is not None:
+                self.want(b, self.expr(b, scope, in_global), ("int",), "a slice bound")
+        return "tuple"
+
+    def _comprehension(self, e: ast.Comprehension, scope: dict[str, str], in_global: bool) -> str:
+        self.want(e.iter, self.expr(e.iter, scope, in_global), ("tuple",), "'for ... in'")
+        inner = dict(scope)
+        inner[e.var] = "int"
+        self.want(e.body, self.expr(e.body, inner, in_global), ("int",), "a tuple element")
+        return "tuple"
 
     def want(self, node: ast.Node, got: str, ok: tuple[str, ...], where: str) -> None:
         if got == ANY or got in ok:
@@ -546,13 +561,28 @@ class _Checker:
         return "procset" if "all" in kinds else ANY
 
 
-def _aligns_satisfiable(aligns: list[ast.Constraint]) -> bool:
-    import operator
+_ALIGN_OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+              ">": operator.gt, ">=": operator.ge}
 
-    ops = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-           ">": operator.gt, ">=": operator.ge}
+
+_EXPR_CHECKS = {
+    ast.IntLit: _Checker._int_lit, ast.BoolLit: _Checker._bool_lit, ast.Name: _Checker.name_type,
+    ast.TupleExpr: _Checker._tuple, ast.Unary: _Checker._unary, ast.Binary: _Checker._binary,
+    ast.Cond: _Checker._cond, ast.Attr: _Checker._attr, ast.Method: _Checker._method,
+    ast.Call: _Checker._call, ast.MachineExpr: _Checker._machine, ast.Index: _Checker._index,
+    ast.Slice: _Checker._slice, ast.Comprehension: _Checker._comprehension,
+}
+
+
+def _aligns_satisfiable(aligns: list[ast.Constraint]) -> bool:
+    """Whether some byte count in [1, top) meets every Align comparison.
+
+    The smallest such count, if any, is 1, a compared value v or v + 1, so only those are tried.
+    """
     top = max((c.value or 0) for c in aligns) * 2 + 2
-    return any(all(ops[c.op](v, c.value) for c in aligns if c.value is not None) for v in range(1, top))
+    bounded = [(_ALIGN_OPS[c.op], c.value) for c in aligns if c.value is not None]
+    candidates = {1} | {c.value + d for c in aligns if c.value is not None for d in (0, 1)}
+    return any(all(op(v, value) for op, value in bounded) for v in sorted(candidates) if 1 <= v < top)
 
 
 def _region_key(r: ast.RegionRef):
