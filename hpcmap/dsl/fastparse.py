@@ -54,6 +54,7 @@ _DIGITS = frozenset(string.digits)
 # Binary operators and their precedence (mapper.lark's or_expr ... mul_expr), all left-associative.
 _PRECEDENCE = {"||": 1, "&&": 2, "==": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4,
                "+": 5, "-": 5, "*": 6, "/": 6, "%": 6}
+_PREFIX_OPS = frozenset({"-", "!"})
 _CMP_OPS = frozenset({"==", "!=", "<=", ">=", "<", ">"})
 END = "$END"
 
@@ -121,9 +122,20 @@ class _Parser:
         self.i = i + 1
         return i
 
+    def name(self) -> int:
+        """Consume a NAME; its index (for names kept as plain text)."""
+        i = self.i
+        if self.kinds[i] != "NAME":
+            self.fail()
+        self.i = i + 1
+        return i
+
     def ident(self) -> ast.Ident:
         """`name`: a NAME as an Ident."""
-        i = self.expect("NAME")
+        i = self.i
+        if self.kinds[i] != "NAME":
+            self.fail()
+        self.i = i + 1
         line = self.lines[i]
         return ast.Ident(self.texts[i], line=line, col=self.cols[i], end_line=line)
 
@@ -228,15 +240,15 @@ class _Parser:
 
     def constraint(self) -> ast.Constraint:
         """`constraint: name [cmp_op INT]`."""
-        name = self.ident()
+        i = self.name()
         op = value = None
-        end = name.line
+        line = end = self.lines[i]
         if self.kinds[self.i] in _CMP_OPS:
             op = self.kinds[self.i]
             self.i += 1
             n = self.expect("INT")
             value, end = int(self.texts[n]), self.lines[n]
-        return ast.Constraint(name.name, op, value, line=name.line, col=name.col, end_line=end)
+        return ast.Constraint(self.texts[i], op, value, line=line, col=self.cols[i], end_line=end)
 
     def print_stmt(self) -> ast.Print:
         """`print_stmt: "print" "(" STRING ("," expr)* ")"`."""
@@ -286,9 +298,9 @@ class _Parser:
         if self.kinds[i] != "NAME" and self.kinds[i] != "Task":
             self.fail()
         self.i = i + 1
-        name = self.ident()
-        return ast.Param(self.texts[i], name.name, line=self.lines[i], col=self.cols[i],
-                         end_line=name.line)
+        name = self.name()
+        return ast.Param(self.texts[i], self.texts[name], line=self.lines[i], col=self.cols[i],
+                         end_line=self.lines[name])
 
     def body_simple(self, kind: str) -> ast.BodyStmt:
         """`body_simple: local_assign | return_stmt | print_stmt`."""
@@ -323,8 +335,8 @@ class _Parser:
 
     def binary(self, min_prec: int) -> Spanned:
         """Binary operators by precedence climbing, from `or_expr` down to `mul_expr`."""
-        left = self.unary()
         kinds = self.kinds
+        left = self.unary() if kinds[self.i] in _PREFIX_OPS else self.postfix()
         while True:
             op = kinds[self.i]
             prec = _PRECEDENCE.get(op)
@@ -353,18 +365,25 @@ class _Parser:
 
     def postfix(self) -> Spanned:
         """`postfix`: an atom followed by `.name`, `.name(args)`, `[items]` or `[lo:hi]`."""
-        left = self.atom()
         kinds = self.kinds
+        i = self.i
+        if kinds[i] == "NAME" and kinds[i + 1] != "(":  # the commonest atom, read here
+            self.i = i + 1
+            line = self.lines[i]
+            left = ast.Name(self.texts[i], line=line, col=self.cols[i], end_line=line), line, self.cols[i], line
+        else:
+            left = self.atom()
         while True:
             kind = kinds[self.i]
             if kind == ".":
                 self.i += 1
-                name = self.ident()
+                name = self.name()
                 if kinds[self.i] == "(":
                     args, end = self.args()
-                    node = ast.Method(left[0], name.name, args, line=left[1], col=left[2], end_line=end)
+                    node = ast.Method(left[0], self.texts[name], args, line=left[1], col=left[2], end_line=end)
                 else:
-                    node = ast.Attr(left[0], name.name, line=left[1], col=left[2], end_line=name.line)
+                    node = ast.Attr(left[0], self.texts[name], line=left[1], col=left[2],
+                                    end_line=self.lines[name])
             elif kind == "[":
                 self.i += 1
                 node = self.subscript(left)
@@ -439,18 +458,18 @@ class _Parser:
             return ast.BoolLit(kind == "True", line=line, col=col, end_line=line), line, col, line
         if kind == "Machine":
             self.expect("(")
-            name = self.ident()
+            kind_name = self.texts[self.name()]
             end = self.lines[self.expect(")")]
-            return ast.MachineExpr(name.name, line=line, col=col, end_line=end), line, col, end
+            return ast.MachineExpr(kind_name, line=line, col=col, end_line=end), line, col, end
         if kind == "tuple":
             self.expect("(")
             body = self.expr()[0]
             self.expect("for")
-            var = self.ident()
+            var = self.texts[self.name()]
             self.expect("in")
             iter_ = self.expr()[0]
             end = self.lines[self.expect(")")]
-            node = ast.Comprehension(body, var.name, iter_, line=line, col=col, end_line=end)
+            node = ast.Comprehension(body, var, iter_, line=line, col=col, end_line=end)
             return node, line, col, end
         self.i = i
         self.fail()
