@@ -122,6 +122,25 @@ def test_scancel_once_then_retry_succeeds(base, tmp_path):
     assert record.worker["job_id"] != first
 
 
+def test_requeued_job_runs_again_and_returns_once(base, tmp_path):
+    name = f"requeue-{uuid.uuid4().hex[:6]}"
+    req = replace(base, name="slow", app_args=("-fault", "hang"), timeout_s=5, trials=1)
+    ex = SlurmExecutor(SlurmOptions(folder=str(tmp_path / "submitit"), job_name=name, array=False))
+    results = ex.submit([req])
+    deadline = time.monotonic() + 60
+    while not squeue_running(name):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    job = squeue_running(name)[0]
+    time.sleep(1)
+    subprocess.run(["scontrol", "requeue", job], check=True, timeout=30)
+    records = list(results)
+    assert len(records) == 1
+    record = records[0]
+    assert record.outcome == "timeout" and record.attempts == 1
+    assert record.worker["job_id"] == job and record.worker["restart"] == 1
+
+
 def test_cli_slurm_study_keeps_api_key_out_of_every_file(slurm_cluster, tmp_path):
     study = tmp_path / "study"
     maps = mapper_files(study / "maps", 3)
