@@ -54,8 +54,10 @@ class App:
         return params
 
     def arguments(self, params: dict[str, str]) -> list[str]:
+        """The app's command-line arguments; `{app_dir}` is benchmarks/<app>/, for input files."""
+        values = {"app_dir": str(self.source_dir), **params}
         try:
-            return [a.format(**params) for a in self.args]
+            return [a.format(**values) for a in self.args]
         except KeyError as exc:
             raise UserError(f"{self.name}: argument template names unknown parameter {exc}") from None
 
