@@ -43,6 +43,14 @@ def test_terminals_mirror_grammar():
     assert ops == set(fastparse.OPERATORS)
 
 
+def test_tokenizer_reads_each_operator_whole():
+    ops = list(fastparse.OPERATORS)
+    kinds, texts, _, cols, _ = fastparse.tokenize(" ".join(ops))
+    assert kinds == texts[:-1] + [fastparse.END] and texts[:-1] == ops
+    assert fastparse.tokenize("a//b#c\n/ /")[0] == ["NAME", "/", "/", fastparse.END]
+    assert fastparse.tokenize("x==!=<=>=")[1][:-1] == ["x", "==", "!=", "<=", ">="]
+
+
 # ------------------------------------------------------------------ valid programs
 CASES = dict(VALID, bench=_bench_text())
 

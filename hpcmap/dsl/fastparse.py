@@ -18,8 +18,7 @@ from typing import NoReturn
 
 from hpcmap.dsl import ast
 
-# Terminals of mapper.lark, in lark's matching order (COMMENT before '/', '==' before '=').
-WS = r"[ \t\f\r\n]+"
+# Terminals of mapper.lark as written there, and its operators. Its WS is [ \t\f\r\n]+.
 COMMENT = r"(#|\/\/)[^\n]*"
 NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 INT = r"[0-9]+"
@@ -42,10 +41,20 @@ def _noncapturing(pattern: str) -> str:
 
 
 # One line's tokens, each with the blanks before it. Lines are split first: no token spans a
-# line, so the line number comes free and the column is a running sum. Any other character is a
-# token of its own, refused by tokenize().
+# line, so the line number comes free and the column is a running sum. The alternatives start with
+# distinct characters except COMMENT and '/', and '==' and '=' (longest first, as lark does); the
+# commonest come first. Any other character is a token of its own, refused by tokenize().
 _TOKEN_RE = re.compile("([ \t\f\r]*)(" + "|".join([
-    _noncapturing(COMMENT), NAME, INT, _noncapturing(STRING), *map(re.escape, OPERATORS), r"[^ \t\f\r]",
+    NAME,
+    r"[-+*%?:;,.()\[\]{}]",  # the one-character operators but / = ! < >
+    INT,
+    r"[=!<>]=?",  # == != <= >= = ! < >
+    _noncapturing(COMMENT),
+    "/",
+    "&&",
+    r"\|\|",
+    _noncapturing(STRING),
+    r"[^ \t\f\r]",
 ]) + ")")
 _FIXED = {word: word for word in (*OPERATORS, *KEYWORDS)}
 _NAME_START = frozenset(string.ascii_letters + "_")
@@ -67,38 +76,54 @@ class FastParseError(Exception):
     """The text is outside what the fast path accepts; the lark path decides what it is."""
 
 
+class _Kinds(dict):
+    """Token text -> kind: operators and keywords preset, other texts classified when first seen."""
+
+    def __missing__(self, tok: str) -> str:
+        first = tok[0]
+        if first in _NAME_START:
+            kind = "NAME"
+        elif first in _DIGITS:
+            kind = "INT"
+        elif first == '"' and len(tok) > 1:
+            kind = "STRING"
+        elif first == "#" or first == "/":
+            kind = "COMMENT"
+        else:
+            raise FastParseError(f"unexpected character {tok!r}")
+        self[tok] = kind
+        return kind
+
+
 def tokenize(text: str) -> tuple[list[str], list[str], list[int], list[int], list[ast.Comment]]:
     """Token kinds, texts, lines and columns (1-based), plus the comments.
 
-    A kind is the operator or keyword itself, or NAME, INT, STRING; the list ends with END.
+    A kind is the operator or keyword itself, or NAME, INT, STRING; the lists end with END.
     """
-    tokens: list[tuple[str, str, int, int]] = []
+    kinds: list[str] = []
+    texts: list[str] = []
+    line_nos: list[int] = []
+    cols: list[int] = []
     comments: list[ast.Comment] = []
-    fixed = _FIXED
+    kind_of = _Kinds(_FIXED)
     lines = text.split("\n")
     for line_no, line in enumerate(lines, 1):
         col = 1
         for blank, tok in _TOKEN_RE.findall(line):
             col += len(blank)
-            kind = fixed.get(tok)
-            if kind is None:
-                first = tok[0]
-                if first in _NAME_START:
-                    kind = "NAME"
-                elif first in _DIGITS:
-                    kind = "INT"
-                elif first == '"' and len(tok) > 1:
-                    kind = "STRING"
-                elif first == "#" or first == "/":
-                    comments.append(ast.Comment(tok.rstrip(), line=line_no, col=col, end_line=line_no))
-                    col += len(tok)
-                    continue
-                else:
-                    raise FastParseError(f"unexpected character {tok!r} at {line_no}:{col}")
-            tokens.append((kind, tok, line_no, col))
+            kind = kind_of[tok]
+            if kind == "COMMENT":
+                comments.append(ast.Comment(tok.rstrip(), line=line_no, col=col, end_line=line_no))
+            else:
+                kinds.append(kind)
+                texts.append(tok)
+                line_nos.append(line_no)
+                cols.append(col)
             col += len(tok)
-    tokens.append((END, "", len(lines), len(lines[-1]) + 1))
-    kinds, texts, line_nos, cols = map(list, zip(*tokens))
+    kinds.append(END)
+    texts.append("")
+    line_nos.append(len(lines))
+    cols.append(len(lines[-1]) + 1)
     return kinds, texts, line_nos, cols, comments
 
 
