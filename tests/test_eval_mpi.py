@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from test_eval_local import HPCMAP, INVALID, REPO, SECRET, SIZE, _contents, mapper_files, run_cli
+from test_eval_local import HPCMAP, INVALID, REPO, SECRET, SIZE, _contents, mapper_files
 
 pytestmark = pytest.mark.mpi
 

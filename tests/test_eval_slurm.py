@@ -8,7 +8,6 @@ import subprocess
 import time
 import uuid
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 
 import pytest
