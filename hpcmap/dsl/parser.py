@@ -215,6 +215,8 @@ _TRANSFORMER = _ToAst()
 
 # ------------------------------------------------------------------ paper-figure form (E102)
 _COLON_DEF = re.compile(r"^(?P<indent>[ \t]*)def\s+(?P<sig>[A-Za-z_]\w*\s*\([^)]*\))\s*:\s*(?P<comment>(#|//).*)?$")
+# Every line that _COLON_DEF matches has this; most files have none, so one search skips the scan.
+_PAREN_COLON = re.compile(r"\)\s*:")
 
 
 def _split_comment(line: str) -> tuple[str, str]:
@@ -237,7 +239,7 @@ def _indent_of(line: str) -> int:
 
 def _repair_colon_defs(text: str, source: str) -> tuple[str, list[Diagnostic]]:
     """Rewrite `def f(Task t):` + indented body into braces and semicolons, line for line."""
-    if "def" not in text:
+    if "def" not in text or not _PAREN_COLON.search(text):
         return text, []
     lines = text.split("\n")
     diags: list[Diagnostic] = []
