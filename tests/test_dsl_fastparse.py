@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
+import operator
 from pathlib import Path
 
 import pytest
 
-from hpcmap.dsl import fastparse
+from hpcmap.dsl import ast, fastparse
+from hpcmap.dsl.check import _aligns_satisfiable
 from hpcmap.dsl.parser import _keywords, _lark, parse
 from test_dsl_errors import APP_BAD, BAD
 from test_dsl_valid import VALID
@@ -244,3 +247,28 @@ if given is not None:
     @given(texts(KEYWORD_NAMES, SEPS, mutate=True))
     def test_random_mutations_same_as_lark(text):
         assert_same(text)
+
+
+# ------------------------------------------------------------------ check.py's shortcuts keep results
+def _aligns_by_brute_force(aligns) -> bool:
+    ops = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+           ">": operator.gt, ">=": operator.ge}
+    top = max((c.value or 0) for c in aligns) * 2 + 2
+    return any(all(ops[c.op](v, c.value) for c in aligns if c.value is not None) for v in range(1, top))
+
+
+def test_align_satisfiable_matches_brute_force_exhaustively_for_two():
+    values = range(0, 12)
+    ops = ["==", "!=", "<", "<=", ">", ">="]
+    for o1, v1, o2, v2 in itertools.product(ops, values, ops, values):
+        aligns = [ast.Constraint("Align", o1, v1), ast.Constraint("Align", o2, v2)]
+        assert _aligns_satisfiable(aligns) == _aligns_by_brute_force(aligns), aligns
+
+
+if given is not None:
+    @settings(max_examples=500, deadline=None, database=None)
+    @given(st.lists(st.tuples(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), st.integers(-3, 200)),
+                    min_size=1, max_size=5))
+    def test_align_satisfiable_matches_brute_force(pairs):
+        aligns = [ast.Constraint("Align", op, value) for op, value in pairs]
+        assert _aligns_satisfiable(aligns) == _aligns_by_brute_force(aligns)
