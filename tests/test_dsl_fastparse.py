@@ -124,6 +124,8 @@ FALLBACK = {
     "eof_in_expr": "x = 1 +",
     "def_as_last": "Task * CPU\ndef f(Task t) { return 1; }",
     "print_no_string": "print(1);",
+    # beyond the fast path's limits
+    "deep_nesting": "x = " + "(" * 400 + "1" + ")" * 400 + ";",
 }
 
 

@@ -519,5 +519,11 @@ class _Parser:
 
 
 def parse_program(text: str, source: str = "<string>") -> ast.Program:
-    """The program of well-formed text (newlines already `\\n`); FastParseError otherwise."""
-    return _Parser(text).program(source, text)
+    """The program of well-formed text (newlines already `\\n`); FastParseError otherwise.
+
+    Nesting too deep for Python's stack, or an integer too long for int(), is also left to lark.
+    """
+    try:
+        return _Parser(text).program(source, text)
+    except (RecursionError, ValueError) as e:
+        raise FastParseError(str(e)) from None
