@@ -19,8 +19,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trials", type=int, default=10)
     ap.add_argument("--size", default=None, help="size preset or overrides, as for `hpcmap run`")
+    ap.add_argument("--machine", default="local", help="machine spec; the stated policy is CPU-only, "
+                                                        "so on a GPU host use a CPU-only spec such as cpu8")
     args = ap.parse_args()
-    plans = {name: runner.prepare("stencil", size=args.size, mapper=mapper)
+    plans = {name: runner.prepare("stencil", machine_name=args.machine, size=args.size, mapper=mapper)
              for name, mapper in (("default", "default"), ("policy", str(STATED)))}
     times: dict[str, list[float]] = {name: [] for name in plans}
     for i in range(args.trials):
