@@ -150,12 +150,6 @@ void for_each(const DomainT<1> &dom, FN fn)
     for (long long i = r->lo[0]; i <= r->hi[0]; i++) fn(i);
 }
 
-void bad_sides(const char *where)
-{
-  fprintf(stderr, "pennant: negative side volume in %s\n", where);
-  abort();
-}
-
 /* ---- task shapes: which regions each task has, which of them hold ghost points ----
  * Point tasks have two groups of regions (private points, then shared points), each `group`
  * regions long; the others iterate the entities of region 0. */
@@ -187,9 +181,7 @@ void geometry_half_cpu(const Task *task, const std::vector<PhysicalRegion> &regi
 {
   if (state_of(task).done) return;
   Views v = views_of(task, regions, runtime, 0, GEOMETRY_HALF_SHAPE.nregions, GEOMETRY_HALF_SHAPE.ghost_mask);
-  bool ok = true;
-  for_each(domain_of(runtime, regions[0]), [&](long long z) { ok = calc_geometry_half(v, z) && ok; });
-  if (!ok) bad_sides("calc_geometry_half");
+  for_each(domain_of(runtime, regions[0]), [&](long long z) { calc_geometry_half(v, z); });
 }
 
 void forces_cpu(const Task *task, const std::vector<PhysicalRegion> &regions, Context, Runtime *runtime)
@@ -214,9 +206,7 @@ void geometry_full_cpu(const Task *task, const std::vector<PhysicalRegion> &regi
   DtState st = state_of(task);
   if (st.done) return;
   Views v = views_of(task, regions, runtime, 0, GEOMETRY_FULL_SHAPE.nregions, GEOMETRY_FULL_SHAPE.ghost_mask);
-  bool ok = true;
-  for_each(domain_of(runtime, regions[0]), [&](long long z) { ok = calc_geometry_full_work(v, z, st.dt) && ok; });
-  if (!ok) bad_sides("calc_geometry_full_work");
+  for_each(domain_of(runtime, regions[0]), [&](long long z) { calc_geometry_full_work(v, z, st.dt); });
 }
 
 double energy_dt_cpu(const Task *task, const std::vector<PhysicalRegion> &regions, Context, Runtime *runtime)
@@ -237,41 +227,22 @@ DtState global_dt_task(const Task *task, const std::vector<PhysicalRegion> &, Co
 
 /* ---- CUDA variants ---- */
 #ifdef HPCMAP_USE_CUDA
-struct DeviceRuns {
-  DeferredBuffer<Run, 1> buf;
-  const Run *runs = nullptr;
-  int n = 0;
-  long long total = 0;
-  explicit DeviceRuns(const DomainT<1> &dom)
-  {
-    std::vector<Run> host;
-    for (RectInDomainIterator<1> r(dom); r(); r++) {
-      host.push_back(Run{r->lo[0], total});
-      total += r->hi[0] - r->lo[0] + 1;
-    }
-    n = (int)host.size();
-    host.push_back(Run{0, total});
-    buf = DeferredBuffer<Run, 1>(Rect<1>(0, n), Memory::Z_COPY_MEM);
-    Run *ptr = buf.ptr(Point<1>(0));
-    std::copy(host.begin(), host.end(), ptr);
-    runs = ptr;
-  }
-};
-
+/* The entities of `dom` as runs of consecutive points, in host memory (launch_gpu passes them to
+ * the kernels by value), with the sentinel run launch_gpu expects. */
 double run_gpu(GpuKernel k, const Views &v, const Params *prm, double dt, const DomainT<1> &dom)
 {
   static const Params none{};
   const bool atomic[2] = {true, true};
-  DeviceRuns runs(dom);
-  if (runs.total == 0) return 1e99;
-  DeferredBuffer<double, 1> scratch;
-  double *scratch_ptr = nullptr;
-  if (k == K_ENERGY_DT) {
-    scratch = DeferredBuffer<double, 1>(Rect<1>(0, (runs.total + 255) / 256), Memory::Z_COPY_MEM);
-    scratch_ptr = scratch.ptr(Point<1>(0));
+  std::vector<Run> runs;
+  long long total = 0;
+  for (RectInDomainIterator<1> r(dom); r(); r++) {
+    runs.push_back(Run{r->lo[0], total});
+    total += r->hi[0] - r->lo[0] + 1;
   }
-  double r = launch_gpu(k, v, prm ? *prm : none, dt, atomic, runs.runs, runs.n, runs.total, scratch_ptr,
-                        Realm::Cuda::get_task_cuda_stream());
+  if (total == 0) return 1e99;
+  int n = (int)runs.size();
+  runs.push_back(Run{0, total});
+  double r = launch_gpu(k, v, prm ? *prm : none, dt, atomic, runs.data(), n, total, Realm::Cuda::get_task_cuda_stream());
   Realm::Cuda::set_task_ctxsync_required(false);
   return r;
 }
@@ -320,14 +291,17 @@ void init_points_task(const Task *task, const std::vector<PhysicalRegion> &regio
   for_each(domain_of(runtime, regions[0]), [&](long long id) { init_point(prm, v, id % (prm.nzx + 1), id / (prm.nzx + 1)); });
 }
 
-/* init_zones_sides: regions rz_all_p (WD zone fields), rs_init (WD side fields). */
-void init_zones_sides_task(const Task *task, const std::vector<PhysicalRegion> &regions, Context, Runtime *runtime)
+/* init_zones_sides: regions rz_all_p (WD zone fields), rs_init (WD side fields). Returns the
+ * piece's time-step limit in the initial state (the launch's futures meet in a min-reduction). */
+double init_zones_sides_task(const Task *task, const std::vector<PhysicalRegion> &regions, Context, Runtime *runtime)
 {
   const Params &prm = params_of(task);
   PieceBlock b = piece_block(prm, task->index_point[0]);
   Views v = views_of(task, regions, runtime, 0, 2, 0);
   long long count = (b.x1 - b.x0) * (b.y1 - b.y0);
-  for (long long l = 0; l < count; l++) init_zone(prm, v, b, l);
+  double dt = 1e99;
+  for (long long l = 0; l < count; l++) dt = dmin(dt, init_zone(prm, v, b, l));
+  return dt;
 }
 
 /* init_side_regs: regions rs_all_p (RW mapsp1_reg), rs_all_p (RO mapsp1), rp_all_private_p (RO
@@ -398,8 +372,8 @@ struct Reference {
   long long nz, ns, np;
   std::vector<std::vector<double>> zones, sides, points;
   Views v;
-  DtState state{0.0, 0.0, 0, 0};
-  double dt_hydro = 1e99;
+  DtState state{0.0, 0.0, 0, 0, 0};
+  double dt_hydro = 1e99;  // the initial state's limit, then the last cycle's
 
   explicit Reference(const Params &prm)
   {
@@ -413,7 +387,7 @@ struct Reference {
       for (long long gi = 0; gi <= prm.nzx; gi++) init_point(prm, v, gi, gj);
     for (long long k = 0; k < prm.numpcx * prm.numpcy; k++) {
       PieceBlock b = piece_block(prm, k);
-      for (long long l = 0; l < (b.x1 - b.x0) * (b.y1 - b.y0); l++) init_zone(prm, v, b, l);
+      for (long long l = 0; l < (b.x1 - b.x0) * (b.y1 - b.y0); l++) dt_hydro = dmin(dt_hydro, init_zone(prm, v, b, l));
     }
   }
 
@@ -431,11 +405,11 @@ struct Reference {
     const double dt = state.dt;
     const bool atomic[2] = {false, false};
     for (long long p = 0; p < np; p++) adv_pos_half(v, p, dt);
-    for (long long z = 0; z < nz; z++) if (!calc_geometry_half(v, z)) bad_sides("the reference");
+    for (long long z = 0; z < nz; z++) calc_geometry_half(v, z);
     for (long long z = 0; z < nz; z++) calc_forces(v, prm, z, dt);
     for (long long s = 0; s < ns; s++) sum_to_points(v, s, atomic);
     for (long long p = 0; p < np; p++) adv_pos_full(v, p, dt);
-    for (long long z = 0; z < nz; z++) if (!calc_geometry_full_work(v, z, dt)) bad_sides("the reference");
+    for (long long z = 0; z < nz; z++) calc_geometry_full_work(v, z, dt);
     dt_hydro = 1e99;
     for (long long z = 0; z < nz; z++) dt_hydro = dmin(dt_hydro, calc_energy_dt(v, prm, z, dt));
   }
@@ -602,6 +576,7 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
     init.add_region_requirement(r);
     runtime->execute_index_space(ctx, init);
   }
+  Future dt_initial;
   {
     IndexLauncher init(INIT_ZONES_SIDES_TASK_ID, launch, params, ArgumentMap());
     RegionRequirement rz(rz_all_p, 0, LEGION_WRITE_DISCARD, LEGION_EXCLUSIVE, rz_all), rs(rs_init, 0, LEGION_WRITE_DISCARD, LEGION_EXCLUSIVE, rs_all);
@@ -609,7 +584,7 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
     for (int f = 0; f < NSF; f++) rs.add_field(sf(f));
     init.add_region_requirement(rz);
     init.add_region_requirement(rs);
-    runtime->execute_index_space(ctx, init);
+    dt_initial = runtime->execute_index_space(ctx, init, REDOP_MIN);
   }
 
   /* Dependent partitions. */
@@ -705,11 +680,11 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
                                         {pf(PX_X), pf(PX_Y), pf(PU0_X), pf(PU0_Y), pf(PU_X), pf(PU_Y), pf(PXP_X), pf(PXP_Y)}));
   IndexLauncher energy_dt(CALC_ENERGY_DT_TASK_ID, launch, params, ArgumentMap());
   energy_dt.add_region_requirement(req(rz_all_p, LEGION_READ_ONLY, rz_all,
-                                       {zf(ZVOL), zf(ZVOL0), zf(ZM), zf(ZW), zf(ZP), zf(ZETOT), zf(ZDU), zf(ZSS), zf(ZDL)}));
+                                       {zf(ZVOL), zf(ZVOL0), zf(ZVOLP), zf(ZM), zf(ZW), zf(ZP), zf(ZETOT), zf(ZDU), zf(ZSS), zf(ZDL)}));
   energy_dt.add_region_requirement(req(rz_all_p, LEGION_WRITE_DISCARD, rz_all, {zf(ZWRATE), zf(ZE), zf(ZR)}));
 
-  Future state = Future::from_value<DtState>(DtState{0.0, 0.0, 0, 0});
-  Future dt_hydro = Future::from_value<double>(1e99);
+  Future state = Future::from_value<DtState>(DtState{0.0, 0.0, 0, 0, 0});
+  Future dt_hydro = dt_initial;
   auto run_cycles = [&](long long count) {
     for (long long c = 0; c < count; c++) {
       TaskLauncher gdt(CALC_GLOBAL_DT_TASK_ID, params);
@@ -737,21 +712,31 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
   double elapsed = (t1 - t0) * 1e-6;
   DtState s_warm = warm_state.get_result<DtState>(), s_end = state.get_result<DtState>();
   long long timed_cycles = s_end.cycle - s_warm.cycle;
+  // A cycle that leaves an invalid state makes the next one stop the run (next_dt); after the
+  // last cycle, its time-step limit says the same.
+  const bool invalid = s_end.failed || !(dt_hydro.get_result<double>() > 0.0);
+  if (invalid)
+    fprintf(stderr,
+            "pennant: invalid state after cycle %lld (t = %.6g): a zone turned inside out or a value is not finite; "
+            "the time step is too large for this mesh or the deck's parameters are unphysical\n",
+            s_end.cycle, s_end.failed ? s_end.time : s_end.time + s_end.dt);
 
   /* Checks: energy conservation, and the sequential reference on small meshes. */
   Energy e1 = total_energy();
   double etot0 = e0.ei + e0.ek, etot1 = e1.ei + e1.ek;
   double energy_err = std::fabs(etot1 - etot0) / std::max(std::fabs(etot0), 1e-300);
-  bool reference = double(nz) * double(s_end.cycle) <= double(check_limit);
+  bool reference = !invalid && double(nz) * double(s_end.cycle) <= double(check_limit);
   std::vector<char> buf(sizeof(CheckArgs) + (reference ? (2 * nz + 4 * np + 4) * sizeof(double) : 4 * sizeof(double)));
   CheckArgs *cargs = (CheckArgs *)buf.data();
   *cargs = CheckArgs{nz, np, reference ? 1 : 0};
   double *ref = (double *)(buf.data() + sizeof(CheckArgs));
   long long ref_cycles = 0;
+  bool ref_invalid = false;
   if (reference) {
     Reference seq(prm);
     for (long long c = 0; c < prm.cstop && !seq.state.done; c++) seq.cycle(prm);
     ref_cycles = seq.state.cycle;
+    ref_invalid = seq.state.failed || !(seq.dt_hydro > 0.0);
     if (hpcmap_app::int_flag(args, "-dump-zr", 0))
       for (long long z = 0; z < nz; z++) printf("zr %lld %.8e\n", z + 1, seq.zones[ZR][z]);
     double *out = ref;
@@ -783,8 +768,13 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
     total.max_err = std::max(total.max_err, r.max_err);
   }
   bool energy_ok = energy_err <= energy_tol;
-  bool ref_ok = !reference || (total.bad == 0 && total.compared == 2 * nz + 4 * np && ref_cycles == s_end.cycle);
-  bool passed = energy_ok && ref_ok && total.nonfinite == 0 && timed_cycles > 0;
+  bool ref_ok = !reference || (!ref_invalid && total.bad == 0 && total.compared == 2 * nz + 4 * np && ref_cycles == s_end.cycle);
+  bool passed = !invalid && energy_ok && ref_ok && total.nonfinite == 0 && timed_cycles > 0;
+  if (invalid) {
+    // the message above says it all
+  } else if (ref_invalid) {
+    fprintf(stderr, "pennant: check failed: the sequential run reached an invalid state in cycle %lld, this run did not\n", ref_cycles);
+  } else {
   if (!energy_ok)
     fprintf(stderr, "pennant: check failed: total energy %.12g -> %.12g (relative change %.3g > %.3g)\n", etot0, etot1, energy_err, energy_tol);
   if (!ref_ok)
@@ -792,15 +782,24 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
             total.bad, total.compared, total.max_err, s_end.cycle, ref_cycles);
   if (total.nonfinite) fprintf(stderr, "pennant: check failed: %lld values are not finite\n", total.nonfinite);
   if (timed_cycles <= 0) fprintf(stderr, "pennant: no cycles were timed (the run ended during warm-up)\n");
+  }
 
   double rate = timed_cycles > 0 ? double(nz) * timed_cycles / elapsed / 1e6 : 0.0;
-  char extra[768];
+  auto num = [](double x, const char *format) {  // JSON has no NaN or infinity
+    char out[40];
+    if (is_finite(x)) snprintf(out, sizeof(out), format, x);
+    else snprintf(out, sizeof(out), "null");
+    return std::string(out);
+  };
+  char extra[1024];
   snprintf(extra, sizeof(extra),
            "\"deck\": \"%s\", \"nzx\": %lld, \"nzy\": %lld, \"pieces\": %lld, \"numpcx\": %lld, \"numpcy\": %lld, "
-           "\"cycles\": %lld, \"timed_cycles\": %lld, \"warmup\": %lld, \"time\": %.9g, \"energy_initial\": %.12g, "
-           "\"energy_final\": %.12g, \"energy_rel_change\": %.3g, \"check_kind\": \"%s\", \"max_rel_err\": %.3g",
+           "\"cycles\": %lld, \"timed_cycles\": %lld, \"warmup\": %lld, \"time\": %s, \"energy_initial\": %s, "
+           "\"energy_final\": %s, \"energy_rel_change\": %s, \"check_kind\": \"%s\", \"max_rel_err\": %s, \"state\": \"%s\"",
            deck.c_str(), prm.nzx, prm.nzy, npieces, prm.numpcx, prm.numpcy, s_end.cycle, timed_cycles, warmup,
-           s_end.time + s_end.dt, etot0, etot1, energy_err, reference ? "energy+reference" : "energy", total.max_err);
+           num(s_end.time + s_end.dt, "%.9g").c_str(), num(etot0, "%.12g").c_str(), num(etot1, "%.12g").c_str(),
+           num(energy_err, "%.3g").c_str(), reference ? "energy+reference" : "energy", num(total.max_err, "%.3g").c_str(),
+           invalid ? "invalid" : "valid");
   hpcmap_app::print_result("pennant", elapsed, rate, "Mzone-cycles/s", passed, extra);
 
   runtime->destroy_logical_region(ctx, rz_all);
@@ -853,7 +852,7 @@ int main(int argc, char **argv)
   Runtime::set_top_level_task_id(TOP_LEVEL_TASK_ID);
   register_cpu<top_level>(TOP_LEVEL_TASK_ID, "top_level", false);
   register_cpu<init_points_task>(INIT_POINTS_TASK_ID, "init_points", true);
-  register_cpu<init_zones_sides_task>(INIT_ZONES_SIDES_TASK_ID, "init_zones_sides", true);
+  register_cpu_ret<double, init_zones_sides_task>(INIT_ZONES_SIDES_TASK_ID, "init_zones_sides");
   register_cpu<init_side_regs_task>(INIT_SIDE_REGS_TASK_ID, "init_side_regs", true);
   register_cpu_ret<DtState, global_dt_task>(CALC_GLOBAL_DT_TASK_ID, "calc_global_dt");
   register_cpu<point_task_cpu<0>>(ADV_POS_HALF_TASK_ID, "adv_pos_half", true);

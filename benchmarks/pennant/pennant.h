@@ -69,8 +69,13 @@ struct Params {
 struct DtState {
   double time, dt;  // time at the start of this cycle, and its step
   long long cycle;
-  int done;         // set once tstop or cstop is reached: later cycles change nothing
+  int done;         // set once tstop or cstop is reached, or the state became invalid: later cycles change nothing
+  int failed;       // the last cycle left an invalid state (an inverted zone, a value not finite)
 };
+
+/* What calc_energy_dt returns for a zone whose state is invalid; any time-step limit that is not
+ * positive ends the run (next_dt). */
+constexpr double INVALID_DT = -1.0;
 
 struct double2 {
   double x, y;
@@ -88,6 +93,7 @@ HD inline double length(double2 a) { return sqrt(dot(a, a)); }
 HD inline double2 rotate_ccw(double2 a) { return {-a.y, a.x}; }
 HD inline double dmin(double a, double b) { return a < b ? a : b; }
 HD inline double dmax(double a, double b) { return a > b ? a : b; }
+HD inline bool is_finite(double a) { return fabs(a) <= 1.7976931348623157e308; }  // false for NaN and infinities
 
 template <typename T>
 HD inline T &F(const FieldView &f, long long i) { return *reinterpret_cast<T *>(f.base + i * f.stride); }
@@ -133,7 +139,7 @@ HD inline ZonePoints zone_points(const Views &v, long long z)
 HD inline double2 point2(const Views &v, const ZonePoints &zp, int n, int f) { return get2(v.p[zp.r[n]], f, zp.p[n]); }
 
 /* Centers, side areas and volumes (cylindrical: volume = area x radius) of a zone whose
- * corners are at x[4]; returns false if a side volume is not positive. */
+ * corners are at x[4]; returns false if a side volume is not positive (or not a number). */
 struct Geometry {
   double2 zx, ex[4];
   double sarea[4], svol[4], zarea, zvol;
@@ -190,7 +196,7 @@ HD inline void adv_pos_full(const Views &v, long long i, double dt)
 
 /* calc_geometry_half: geometry at the half step, edge lengths, surface vectors, zone
  * characteristic length; zvol0 keeps the volume at the start of the cycle. */
-HD inline bool calc_geometry_half(const Views &v, long long z)
+HD inline void calc_geometry_half(const Views &v, long long z)
 {
   ZonePoints zp = zone_points(v, z);
   double2 x[4];
@@ -200,7 +206,7 @@ HD inline bool calc_geometry_half(const Views &v, long long z)
   D(v.z[ZVOL0], z) = D(v.z[ZVOL], z);
   set2(v.z, ZXP_X, z, g.zx);
   D(v.z[ZAREAP], z) = g.zarea;
-  D(v.z[ZVOLP], z) = g.zvol;
+  D(v.z[ZVOLP], z) = ok ? g.zvol : NAN;  // an inverted zone has no volume: calc_energy_dt reports it
   double zdl = 1e99;
   for (int n = 0; n < 4; n++) {
     long long s = 4 * z + n;
@@ -213,7 +219,6 @@ HD inline bool calc_geometry_half(const Views &v, long long z)
     zdl = dmin(zdl, 4.0 * g.sarea[n] / elen);
   }
   D(v.z[ZDL], z) = zdl;
-  return ok;
 }
 
 /* calc_forces: density and corner masses at the half step, equation of state advanced to the
@@ -327,7 +332,7 @@ HD inline void sum_to_points(const Views &v, long long s, const bool *atomic)
 }
 
 /* calc_geometry_full_work: geometry at the end of the step, and the work the forces did. */
-HD inline bool calc_geometry_full_work(const Views &v, long long z, double dt)
+HD inline void calc_geometry_full_work(const Views &v, long long z, double dt)
 {
   const long long s0 = 4 * z;
   ZonePoints zp = zone_points(v, z);
@@ -342,7 +347,7 @@ HD inline bool calc_geometry_full_work(const Views &v, long long z, double dt)
   bool ok = zone_geometry(x, g);
   set2(v.z, ZX_X, z, g.zx);
   D(v.z[ZAREA], z) = g.zarea;
-  D(v.z[ZVOL], z) = g.zvol;
+  D(v.z[ZVOL], z) = ok ? g.zvol : NAN;
   double work = 0.0;
   for (int n = 0; n < 4; n++) {
     int np = (n + 1) & 3;
@@ -354,21 +359,25 @@ HD inline bool calc_geometry_full_work(const Views &v, long long z, double dt)
   }
   D(v.z[ZETOT], z) += work;
   D(v.z[ZW], z) = work;
-  return ok;
 }
 
 /* calc_energy_dt: work rate, energy and density at the end of the step; returns the zone's
- * time-step limit (Courant and volume change). */
+ * time-step limit (Courant and volume change), or INVALID_DT if the zone turned inside out
+ * during the step or its state is not finite. */
 HD inline double calc_energy_dt(const Views &v, const Params &prm, long long z, double dt)
 {
-  const double zvol = D(v.z[ZVOL], z), zvol0 = D(v.z[ZVOL0], z), zm = D(v.z[ZM], z);
+  const double zvol = D(v.z[ZVOL], z), zvol0 = D(v.z[ZVOL0], z), zvolp = D(v.z[ZVOLP], z), zm = D(v.z[ZM], z);
   D(v.z[ZWRATE], z) = (D(v.z[ZW], z) + D(v.z[ZP], z) * (zvol - zvol0)) / dt;
-  D(v.z[ZE], z) = D(v.z[ZETOT], z) / (zm + 1e-99);
+  const double ze = D(v.z[ZETOT], z) / (zm + 1e-99);
+  D(v.z[ZE], z) = ze;
   D(v.z[ZR], z) = zm / zvol;
   double cdu = dmax(D(v.z[ZDU], z), dmax(D(v.z[ZSS], z), 1e-99));
   double dt_courant = D(v.z[ZDL], z) * prm.cfl / cdu;
   double dvov = dmax(fabs((zvol - zvol0) / zvol0), 1e-99);
-  return dmin(dt_courant, dt * prm.cflv / dvov);
+  double limit = dmin(dt_courant, dt * prm.cflv / dvov);
+  bool valid = zvol > 0.0 && zvolp > 0.0 && is_finite(zvol) && is_finite(zvolp) && is_finite(ze) && is_finite(D(v.z[ZP], z)) &&
+               limit > 0.0 && is_finite(limit);
+  return valid ? limit : INVALID_DT;
 }
 
 /* The next cycle's time step from the last one and the hydro limit. */
@@ -377,6 +386,10 @@ inline DtState next_dt(const Params &prm, const DtState &last, double dt_hydro)
   DtState st = last;
   st.time = last.time + last.dt;
   st.cycle = last.cycle + 1;
+  if (!last.done && !(dt_hydro > 0.0)) {  // the last cycle left an invalid state: stop here
+    st.done = 1, st.failed = 1, st.dt = 0.0, st.cycle = last.cycle;
+    return st;
+  }
   if (last.done || st.time >= prm.tstop || st.cycle > prm.cstop) {
     st.done = 1, st.dt = 0.0, st.cycle = last.cycle;
     st.time = last.done ? last.time : st.time;
@@ -427,16 +440,18 @@ inline long long point_owner(const Params &prm, long long gi, long long gj)
   return j * prm.numpcx + i;
 }
 
+inline double2 initial_velocity(const Params &prm, double2 x)
+{
+  double mag = length(x);
+  return prm.uinitradial != 0.0 && mag > 1e-12 ? prm.uinitradial * x / mag : double2{0.0, 0.0};
+}
+
 /* Initial values of point (gi, gj). */
 inline void init_point(const Params &prm, const Views &v, long long gi, long long gj)
 {
   const FieldView *p = v.p[0];
   long long id = point_id(prm, gi, gj);
-  double2 x = point_pos(prm, gi, gj), u = {0.0, 0.0};
-  if (prm.uinitradial != 0.0) {
-    double mag = length(x);
-    if (mag > 1e-12) u = prm.uinitradial * x / mag;
-  }
+  double2 x = point_pos(prm, gi, gj), u = initial_velocity(prm, x);
   int bc = 0;
   for (int k = 0; k < prm.nbcx; k++) if (fabs(x.x - prm.bcx[k]) < 1e-12) bc |= 1;
   for (int k = 0; k < prm.nbcy; k++) if (fabs(x.y - prm.bcy[k]) < 1e-12) bc |= 2;
@@ -451,8 +466,12 @@ inline void init_point(const Params &prm, const Views &v, long long gi, long lon
   F<int32_t>(p[PBC], id) = bc;
 }
 
-/* Initial values of zone z (piece block b, local zone index l) and its sides. */
-inline void init_zone(const Params &prm, const Views &v, const PieceBlock &b, long long l)
+/* Initial values of zone z (piece block b, local zone index l) and its sides. Returns the zone's
+ * time-step limit in that state: the Courant limit calc_energy_dt applies to later cycles, with
+ * the sound speed and velocity jumps of the initial state. The first cycle takes no step longer
+ * than this, whatever the deck's dtinit, so that a deck run on a finer mesh (-nzx, -nzy) stays
+ * stable. */
+inline double init_zone(const Params &prm, const Views &v, const PieceBlock &b, long long l)
 {
   long long w = b.x1 - b.x0, z = b.first + l;
   long long gi = b.x0 + l % w, gj = b.y0 + l / w;
@@ -486,6 +505,18 @@ inline void init_zone(const Params &prm, const Views &v, const PieceBlock &b, lo
     F<long long>(v.s[MAPSP1], s) = point_id(prm, gx[n], gy[n]);
     F<int32_t>(v.s[MAPSP1_REG], s) = 0;
   }
+  const double gm1 = prm.gamma - 1.0, ex = dmax(e, 0.0);
+  const double zss = sqrt(dmax(dmax(prm.ssmin * prm.ssmin, 1e-99), gm1 * ex + gm1 * gm1 * ex));
+  double zdl = 1e99, zdu = 0.0;
+  for (int n = 0; n < 4; n++) {
+    int np = (n + 1) & 3;
+    double elen = length(x[np] - x[n]);
+    double dux = dot(initial_velocity(prm, x[np]) - initial_velocity(prm, x[n]), x[np] - x[n]);
+    zdl = dmin(zdl, 4.0 * g.sarea[n] / elen);
+    zdu = dmax(zdu, fabs(dux) / elen);
+  }
+  double cdu = dmax(prm.q1 * zss + 2.0 * prm.q2 * zdu, zss);
+  return zdl * prm.cfl / cdu;
 }
 
 /* Internal and kinetic energy of zone z (cylindrical: times 2 pi), the kinetic part from each
@@ -510,11 +541,12 @@ enum GpuKernel { K_ADV_POS_HALF, K_GEOMETRY_HALF, K_FORCES, K_SUM_TO_POINTS, K_A
 struct Run {
   long long lo, start;
 };
-/* Launches kernel k over the `total` entities listed by `runs` (device-readable) on `stream`.
- * K_ENERGY_DT also synchronizes and returns the minimum time step; `scratch` must hold one
- * device-readable double per 256 entities. Others return 0 without synchronizing. */
+/* Launches kernel k on `stream` over the `n_runs` runs (host memory; a sentinel run follows them)
+ * holding `total` entities; the runs go to the device in the kernels' arguments, in chunks.
+ * K_ENERGY_DT also synchronizes and returns the minimum time-step limit; the other kernels return
+ * 0 without synchronizing. Needs no memory beyond the regions' instances. */
 double launch_gpu(GpuKernel k, const Views &v, const Params &prm, double dt, const bool *atomic, const Run *runs,
-                  int n_runs, long long total, double *scratch, void *stream);
+                  int n_runs, long long total, void *stream);
 #endif
 
 }  // namespace pennant
