@@ -64,3 +64,15 @@ def test_wrong_answer_is_detected(built, app):
     assert done.returncode == 1
     out = json.loads(done.stdout)
     assert out["trials"][0]["check"] == "fail"
+
+
+def test_pennant_invalid_state_fails_cleanly(built, tmp_path):
+    """A deck whose time step breaks the Courant condition inverts zones in its first cycle: the app
+    stops there, says so on stderr and fails its check (exit 1) instead of crashing."""
+    deck = (ROOT / "benchmarks/pennant/decks/sedov.pnt").read_text().replace("dtinit  1.e-4", "dtinit  1.e-2\ncfl 4.0\ncflv 2.0")
+    path = tmp_path / "unstable.pnt"
+    path.write_text(deck)
+    done = hpcmap("run", "pennant", "--trials", "1", "--json", "--app-args", f"-deck {path}")
+    assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
+    trial = json.loads(done.stdout)["trials"][0]
+    assert trial["exit_code"] == 1 and trial["check"] == "fail" and trial["outcome"] == "wrong_answer"
