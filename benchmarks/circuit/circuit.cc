@@ -669,48 +669,23 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
   if (!passed) runtime->set_return_code(1);
 }
 
-template <auto FN>
-void register_cpu(TaskID id, const char *name, bool leaf)
-{
-  TaskVariantRegistrar registrar(id, name);
-  registrar.add_constraint(ProcessorConstraint(Processor::LOC_PROC));
-  if (leaf) registrar.set_leaf();
-  Runtime::preregister_task_variant<FN>(registrar, name);
-}
-
-#ifdef HPCMAP_USE_CUDA
-template <auto FN>
-void register_gpu(TaskID id, const char *name)
-{
-  TaskVariantRegistrar registrar(id, name);
-  registrar.add_constraint(ProcessorConstraint(Processor::TOC_PROC));
-  registrar.set_leaf();
-  Runtime::preregister_task_variant<FN>(registrar, name);
-}
-#endif
-
 }  // namespace
 
 int main(int argc, char **argv)
 {
   Runtime::set_top_level_task_id(TOP_LEVEL_TASK_ID);
-  register_cpu<top_level>(TOP_LEVEL_TASK_ID, "top_level", false);
-  register_cpu<init_nodes_task>(INIT_NODES_TASK_ID, "init_nodes", true);
-  register_cpu<init_wires_task>(INIT_WIRES_TASK_ID, "init_wires", true);
-  register_cpu<init_locations_task>(INIT_LOCATIONS_TASK_ID, "init_locations", true);
-  register_cpu<calc_currents_cpu>(CALC_CURRENTS_TASK_ID, "calculate_new_currents", true);
-  register_cpu<distribute_charge_cpu>(DISTRIBUTE_CHARGE_TASK_ID, "distribute_charge", true);
-  register_cpu<update_voltages_cpu>(UPDATE_VOLTAGES_TASK_ID, "update_voltages", true);
-  {
-    TaskVariantRegistrar registrar(CHECK_TASK_ID, "check");
-    registrar.add_constraint(ProcessorConstraint(Processor::LOC_PROC));
-    registrar.set_leaf();
-    Runtime::preregister_task_variant<CheckResult, check_cpu>(registrar, "check");
-  }
+  hpcmap_app::register_variant<top_level>(TOP_LEVEL_TASK_ID, "top_level", Processor::LOC_PROC, false);
+  hpcmap_app::register_variant<init_nodes_task>(INIT_NODES_TASK_ID, "init_nodes", Processor::LOC_PROC);
+  hpcmap_app::register_variant<init_wires_task>(INIT_WIRES_TASK_ID, "init_wires", Processor::LOC_PROC);
+  hpcmap_app::register_variant<init_locations_task>(INIT_LOCATIONS_TASK_ID, "init_locations", Processor::LOC_PROC);
+  hpcmap_app::register_variant<calc_currents_cpu>(CALC_CURRENTS_TASK_ID, "calculate_new_currents", Processor::LOC_PROC);
+  hpcmap_app::register_variant<distribute_charge_cpu>(DISTRIBUTE_CHARGE_TASK_ID, "distribute_charge", Processor::LOC_PROC);
+  hpcmap_app::register_variant<update_voltages_cpu>(UPDATE_VOLTAGES_TASK_ID, "update_voltages", Processor::LOC_PROC);
+  hpcmap_app::register_variant<check_cpu>(CHECK_TASK_ID, "check", Processor::LOC_PROC);
 #ifdef HPCMAP_USE_CUDA
-  register_gpu<calc_currents_gpu_task>(CALC_CURRENTS_TASK_ID, "calculate_new_currents");
-  register_gpu<distribute_charge_gpu_task>(DISTRIBUTE_CHARGE_TASK_ID, "distribute_charge");
-  register_gpu<update_voltages_gpu_task>(UPDATE_VOLTAGES_TASK_ID, "update_voltages");
+  hpcmap_app::register_variant<calc_currents_gpu_task>(CALC_CURRENTS_TASK_ID, "calculate_new_currents", Processor::TOC_PROC);
+  hpcmap_app::register_variant<distribute_charge_gpu_task>(DISTRIBUTE_CHARGE_TASK_ID, "distribute_charge", Processor::TOC_PROC);
+  hpcmap_app::register_variant<update_voltages_gpu_task>(UPDATE_VOLTAGES_TASK_ID, "update_voltages", Processor::TOC_PROC);
 #endif
   hpcmap::register_mapper();
   return Runtime::start(argc, argv);

@@ -5,10 +5,28 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 #include "legion.h"
 
 namespace hpcmap_app {
+
+/* Registers FN as task `id`'s variant for processors of `kind`; a task whose FN returns a value
+ * gets that value as its future. Leaf variants launch no subtasks. */
+template <auto FN>
+void register_variant(Legion::TaskID id, const char *name, Legion::Processor::Kind kind, bool leaf = true)
+{
+  using Result = std::invoke_result_t<decltype(FN), const Legion::Task *, const std::vector<Legion::PhysicalRegion> &,
+                                      Legion::Context, Legion::Runtime *>;
+  Legion::TaskVariantRegistrar registrar(id, name);
+  registrar.add_constraint(Legion::ProcessorConstraint(kind));
+  if (leaf) registrar.set_leaf();
+  if constexpr (std::is_void_v<Result>)
+    Legion::Runtime::preregister_task_variant<FN>(registrar, name);
+  else
+    Legion::Runtime::preregister_task_variant<Result, FN>(registrar, name);
+}
 
 /* The value of integer flag `name` (e.g. "-nx") in the process's command line, or `fallback`. */
 inline long long int_flag(const Legion::InputArgs &args, const char *name, long long fallback)

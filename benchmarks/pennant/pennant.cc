@@ -816,67 +816,33 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
   if (!passed) runtime->set_return_code(1);
 }
 
-template <auto FN>
-void register_cpu(TaskID id, const char *name, bool leaf)
-{
-  TaskVariantRegistrar registrar(id, name);
-  registrar.add_constraint(ProcessorConstraint(Processor::LOC_PROC));
-  if (leaf) registrar.set_leaf();
-  Runtime::preregister_task_variant<FN>(registrar, name);
-}
-
-template <typename T, T (*FN)(const Task *, const std::vector<PhysicalRegion> &, Context, Runtime *)>
-void register_cpu_ret(TaskID id, const char *name)
-{
-  TaskVariantRegistrar registrar(id, name);
-  registrar.add_constraint(ProcessorConstraint(Processor::LOC_PROC));
-  registrar.set_leaf();
-  Runtime::preregister_task_variant<T, FN>(registrar, name);
-}
-
-#ifdef HPCMAP_USE_CUDA
-template <auto FN>
-void register_gpu(TaskID id, const char *name)
-{
-  TaskVariantRegistrar registrar(id, name);
-  registrar.add_constraint(ProcessorConstraint(Processor::TOC_PROC));
-  registrar.set_leaf();
-  Runtime::preregister_task_variant<FN>(registrar, name);
-}
-#endif
-
 }  // namespace
 
 int main(int argc, char **argv)
 {
   Runtime::set_top_level_task_id(TOP_LEVEL_TASK_ID);
-  register_cpu<top_level>(TOP_LEVEL_TASK_ID, "top_level", false);
-  register_cpu<init_points_task>(INIT_POINTS_TASK_ID, "init_points", true);
-  register_cpu_ret<double, init_zones_sides_task>(INIT_ZONES_SIDES_TASK_ID, "init_zones_sides");
-  register_cpu<init_side_regs_task>(INIT_SIDE_REGS_TASK_ID, "init_side_regs", true);
-  register_cpu_ret<DtState, global_dt_task>(CALC_GLOBAL_DT_TASK_ID, "calc_global_dt");
-  register_cpu<point_task_cpu<0>>(ADV_POS_HALF_TASK_ID, "adv_pos_half", true);
-  register_cpu<geometry_half_cpu>(CALC_GEOMETRY_HALF_TASK_ID, "calc_geometry_half", true);
-  register_cpu<forces_cpu>(CALC_FORCES_TASK_ID, "calc_forces", true);
-  register_cpu<sum_points_cpu>(SUM_POINT_MASS_FORCE_TASK_ID, "sum_point_mass_force", true);
-  register_cpu<point_task_cpu<1>>(ADV_POS_FULL_TASK_ID, "adv_pos_full", true);
-  register_cpu<geometry_full_cpu>(CALC_GEOMETRY_FULL_WORK_TASK_ID, "calc_geometry_full_work", true);
-  register_cpu_ret<double, energy_dt_cpu>(CALC_ENERGY_DT_TASK_ID, "calc_energy_dt");
-  register_cpu_ret<Energy, sum_energy_task>(SUM_ENERGY_TASK_ID, "sum_energy");
-  register_cpu_ret<CheckResult, check_task>(CHECK_TASK_ID, "check");
+  hpcmap_app::register_variant<top_level>(TOP_LEVEL_TASK_ID, "top_level", Processor::LOC_PROC, false);
+  hpcmap_app::register_variant<init_points_task>(INIT_POINTS_TASK_ID, "init_points", Processor::LOC_PROC);
+  hpcmap_app::register_variant<init_zones_sides_task>(INIT_ZONES_SIDES_TASK_ID, "init_zones_sides", Processor::LOC_PROC);
+  hpcmap_app::register_variant<init_side_regs_task>(INIT_SIDE_REGS_TASK_ID, "init_side_regs", Processor::LOC_PROC);
+  hpcmap_app::register_variant<global_dt_task>(CALC_GLOBAL_DT_TASK_ID, "calc_global_dt", Processor::LOC_PROC);
+  hpcmap_app::register_variant<point_task_cpu<0>>(ADV_POS_HALF_TASK_ID, "adv_pos_half", Processor::LOC_PROC);
+  hpcmap_app::register_variant<geometry_half_cpu>(CALC_GEOMETRY_HALF_TASK_ID, "calc_geometry_half", Processor::LOC_PROC);
+  hpcmap_app::register_variant<forces_cpu>(CALC_FORCES_TASK_ID, "calc_forces", Processor::LOC_PROC);
+  hpcmap_app::register_variant<sum_points_cpu>(SUM_POINT_MASS_FORCE_TASK_ID, "sum_point_mass_force", Processor::LOC_PROC);
+  hpcmap_app::register_variant<point_task_cpu<1>>(ADV_POS_FULL_TASK_ID, "adv_pos_full", Processor::LOC_PROC);
+  hpcmap_app::register_variant<geometry_full_cpu>(CALC_GEOMETRY_FULL_WORK_TASK_ID, "calc_geometry_full_work", Processor::LOC_PROC);
+  hpcmap_app::register_variant<energy_dt_cpu>(CALC_ENERGY_DT_TASK_ID, "calc_energy_dt", Processor::LOC_PROC);
+  hpcmap_app::register_variant<sum_energy_task>(SUM_ENERGY_TASK_ID, "sum_energy", Processor::LOC_PROC);
+  hpcmap_app::register_variant<check_task>(CHECK_TASK_ID, "check", Processor::LOC_PROC);
 #ifdef HPCMAP_USE_CUDA
-  register_gpu<point_task_gpu<0>>(ADV_POS_HALF_TASK_ID, "adv_pos_half");
-  register_gpu<zone_task_gpu<K_GEOMETRY_HALF>>(CALC_GEOMETRY_HALF_TASK_ID, "calc_geometry_half");
-  register_gpu<zone_task_gpu<K_FORCES>>(CALC_FORCES_TASK_ID, "calc_forces");
-  register_gpu<zone_task_gpu<K_SUM_TO_POINTS>>(SUM_POINT_MASS_FORCE_TASK_ID, "sum_point_mass_force");
-  register_gpu<point_task_gpu<1>>(ADV_POS_FULL_TASK_ID, "adv_pos_full");
-  register_gpu<zone_task_gpu<K_GEOMETRY_FULL_WORK>>(CALC_GEOMETRY_FULL_WORK_TASK_ID, "calc_geometry_full_work");
-  {
-    TaskVariantRegistrar registrar(CALC_ENERGY_DT_TASK_ID, "calc_energy_dt");
-    registrar.add_constraint(ProcessorConstraint(Processor::TOC_PROC));
-    registrar.set_leaf();
-    Runtime::preregister_task_variant<double, energy_dt_gpu>(registrar, "calc_energy_dt");
-  }
+  hpcmap_app::register_variant<point_task_gpu<0>>(ADV_POS_HALF_TASK_ID, "adv_pos_half", Processor::TOC_PROC);
+  hpcmap_app::register_variant<zone_task_gpu<K_GEOMETRY_HALF>>(CALC_GEOMETRY_HALF_TASK_ID, "calc_geometry_half", Processor::TOC_PROC);
+  hpcmap_app::register_variant<zone_task_gpu<K_FORCES>>(CALC_FORCES_TASK_ID, "calc_forces", Processor::TOC_PROC);
+  hpcmap_app::register_variant<zone_task_gpu<K_SUM_TO_POINTS>>(SUM_POINT_MASS_FORCE_TASK_ID, "sum_point_mass_force", Processor::TOC_PROC);
+  hpcmap_app::register_variant<point_task_gpu<1>>(ADV_POS_FULL_TASK_ID, "adv_pos_full", Processor::TOC_PROC);
+  hpcmap_app::register_variant<zone_task_gpu<K_GEOMETRY_FULL_WORK>>(CALC_GEOMETRY_FULL_WORK_TASK_ID, "calc_geometry_full_work", Processor::TOC_PROC);
+  hpcmap_app::register_variant<energy_dt_gpu>(CALC_ENERGY_DT_TASK_ID, "calc_energy_dt", Processor::TOC_PROC);
 #endif
   hpcmap::register_mapper();
   return Runtime::start(argc, argv);

@@ -266,45 +266,20 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
   if (wrong) runtime->set_return_code(1);
 }
 
-template <auto FN>
-void register_cpu(TaskID id, const char *name, bool leaf)
-{
-  TaskVariantRegistrar registrar(id, name);
-  registrar.add_constraint(ProcessorConstraint(Processor::LOC_PROC));
-  if (leaf) registrar.set_leaf();
-  Runtime::preregister_task_variant<FN>(registrar, name);
-}
-
-#ifdef HPCMAP_USE_CUDA
-template <auto FN>
-void register_gpu(TaskID id, const char *name)
-{
-  TaskVariantRegistrar registrar(id, name);
-  registrar.add_constraint(ProcessorConstraint(Processor::TOC_PROC));
-  registrar.set_leaf();
-  Runtime::preregister_task_variant<FN>(registrar, name);
-}
-#endif
-
 }  // namespace
 
 int main(int argc, char **argv)
 {
   Runtime::set_top_level_task_id(TOP_LEVEL_TASK_ID);
-  register_cpu<top_level>(TOP_LEVEL_TASK_ID, "top_level", false);
-  register_cpu<init_cpu>(INIT_TASK_ID, "init", true);
-  register_cpu<stencil_cpu>(STENCIL_TASK_ID, "stencil", true);
-  register_cpu<increment_cpu>(INCREMENT_TASK_ID, "increment", true);
-  {
-    TaskVariantRegistrar registrar(CHECK_TASK_ID, "check");
-    registrar.add_constraint(ProcessorConstraint(Processor::LOC_PROC));
-    registrar.set_leaf();
-    Runtime::preregister_task_variant<long long, check_cpu>(registrar, "check");
-  }
+  hpcmap_app::register_variant<top_level>(TOP_LEVEL_TASK_ID, "top_level", Processor::LOC_PROC, false);
+  hpcmap_app::register_variant<init_cpu>(INIT_TASK_ID, "init", Processor::LOC_PROC);
+  hpcmap_app::register_variant<stencil_cpu>(STENCIL_TASK_ID, "stencil", Processor::LOC_PROC);
+  hpcmap_app::register_variant<increment_cpu>(INCREMENT_TASK_ID, "increment", Processor::LOC_PROC);
+  hpcmap_app::register_variant<check_cpu>(CHECK_TASK_ID, "check", Processor::LOC_PROC);
 #ifdef HPCMAP_USE_CUDA
-  register_gpu<init_gpu_task>(INIT_TASK_ID, "init");
-  register_gpu<stencil_gpu_task>(STENCIL_TASK_ID, "stencil");
-  register_gpu<increment_gpu_task>(INCREMENT_TASK_ID, "increment");
+  hpcmap_app::register_variant<init_gpu_task>(INIT_TASK_ID, "init", Processor::TOC_PROC);
+  hpcmap_app::register_variant<stencil_gpu_task>(STENCIL_TASK_ID, "stencil", Processor::TOC_PROC);
+  hpcmap_app::register_variant<increment_gpu_task>(INCREMENT_TASK_ID, "increment", Processor::TOC_PROC);
 #endif
   hpcmap::register_mapper();
   return Runtime::start(argc, argv);
