@@ -4,11 +4,7 @@
 # as an argument ("APP MACHINE MAPPER SIZE TRIALS"), printing a summary table last.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-mkdir -p .legion && tar -xJf .carry/legion.tar.xz -C .legion
-python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .carry/whl/*.whl >/dev/null 2>&1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HPCMAP_BUILD_DIR=$PWD/.carry/build
-find .carry/build -type f -perm -u+x -exec touch {} +
-nvidia-smi -L
+source tests/perf/gpu_env.sh
 out=${OUT:-/tmp}
 for spec in "$@"; do
   read -r app machine mapper size trials <<<"$spec"
