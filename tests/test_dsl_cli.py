@@ -10,17 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = Path(__file__).with_name("dsl_cases")
-HPCMAP = ROOT / ".venv" / "bin" / "hpcmap"
-
-
-def _command() -> list[str]:
-    """The installed `hpcmap`; while other areas of the CLI are still missing, the dsl entry alone."""
-    if HPCMAP.exists() and subprocess.run([str(HPCMAP), "--help"], capture_output=True).returncode == 0:
-        return [str(HPCMAP)]
-    return [sys.executable, "-m", "hpcmap.dsl"]
-
-
-CMD = _command()
+CMD = [sys.executable, "-m", "hpcmap.cli"]
 
 GOOD = """mgpu = Machine(GPU);
 def cyclic(Task task) {

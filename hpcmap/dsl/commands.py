@@ -1,7 +1,6 @@
 """`hpcmap dsl check|compile|fmt|explain`: thin handlers over parse, check, compile and evaluate."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -189,15 +188,3 @@ def register(subparsers) -> None:
     p.add_argument("--app", help="application metadata for task/region names")
     p.add_argument("--json", action="store_true", help="print placements as JSON")
     p.set_defaults(func=cmd_explain)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (`python -m hpcmap.dsl`) with the same behaviour as `hpcmap dsl`."""
-    parser = argparse.ArgumentParser(prog="hpcmap")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except UserError as exc:
-        print(f"hpcmap: error: {exc}", file=sys.stderr)
-        return exc.exit_code
