@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 CASES = Path(__file__).with_name("dsl_cases")
 CMD = [sys.executable, "-m", "hpcmap.cli"]
 
