@@ -95,7 +95,7 @@ class _Table:
     def __init__(self, plan: runner.RunPlan):
         from rich.console import Console
 
-        self.console = Console(highlight=False)
+        self.console = Console(highlight=False, soft_wrap=True)
         self.plan = plan
         self.console.print(f"[bold]{plan.app.name}[/] on [bold]{plan.machine.name}[/] with mapper "
                            f"[bold]{plan.mapper.label}[/]; size " + " ".join(f"{k}={v}" for k, v in plan.params.items()))
