@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -189,18 +190,28 @@ def _print_table(study: str, records: list[dict]) -> None:
     from hpcmap.store import rank
 
     table = Table(title=f"study {study}: {len(records)} candidate(s), best first")
-    for col, justify in (("#", "right"), ("mapper", "left"), ("outcome", "left"), ("mean (s)", "right"),
-                         ("median (s)", "right"), ("95% CI (s)", "right"), ("CV", "right"),
-                         ("trials", "right"), ("message", "left")):
-        table.add_column(col, justify=justify)
+    with_messages = any(r.get("message") for r in records)
+    columns = [("#", "right"), ("mapper", "left"), ("outcome", "left"), ("median (s)", "right"),
+               ("95% CI (s)", "right"), ("CV", "right"), ("trials", "right")]
+    for col, justify in columns + ([("message", "left")] if with_messages else []):
+        table.add_column(col, justify=justify, overflow="fold")
+    fmt = lambda v, spec: "" if v is None else format(v, spec)  # noqa: E731
     for i, r in enumerate(sorted(records, key=rank), start=1):
         s = r.get("stats") or {}
-        fmt = lambda v, spec: "" if v is None else format(v, spec)  # noqa: E731
         style = "green" if r["outcome"] == "ok" else "red"
-        table.add_row(str(i), r["name"], f"[{style}]{r['outcome']}[/]", fmt(s.get("mean_s"), ".6f"),
-                      fmt(s.get("median_s"), ".6f"), fmt(s.get("ci95_s"), ".6f"), fmt(s.get("cv"), ".3f"),
-                      str(len(r.get("trials") or [])), (r.get("message") or "")[:80])
+        row = [str(i), _short_name(r["name"]), f"[{style}]{r['outcome']}[/]", fmt(s.get("median_s"), ".4g"),
+               "" if s.get("ci95_s") is None else f"±{s['ci95_s']:.2g}", fmt(s.get("cv"), ".2f"),
+               str(len(r.get("trials") or []))]
+        table.add_row(*row + ([(r.get("message") or "")[:80]] if with_messages else []))
     Console(highlight=False).print(table)
+
+
+def _short_name(name: str) -> str:
+    """A mapper file's path relative to the working directory when that is shorter."""
+    if os.sep not in name:
+        return name
+    relative = os.path.relpath(name)
+    return relative if len(relative) < len(name) else name
 
 
 class _Null:
