@@ -9,6 +9,7 @@ from hpcmap.profile import intervals
 from hpcmap.profile.h5trace import read_run
 from hpcmap.profile.kinds import proc_kind_name
 from hpcmap.profile.summary import app_tasks, proc_intervals, span
+from hpcmap.profile.tables import proc_node
 
 BINS = 200
 MAX_BARS = 20000
@@ -54,9 +55,11 @@ def plot_run(h5_path: Path, out: Path, run: str | None = None) -> None:
                 ax2.broken_barh(bars, (row[p] - 0.4, 0.8), color=colors[k])
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[k]) for k in kinds_present]
     ax2.legend(handles, [names.get(k, str(k)) for k in kinds_present], loc="upper right", fontsize="small")
-    ax2.set_yticks(range(len(procs)), [f"{p:#x}" for p in procs])
+    kind_of = {int(p["proc_id"]): proc_kind_name(int(p["kind"])) for p in t["processors"]}
+    labels = [f"{kind_of.get(p, '?')} {int(proc_node([p])[0])}.{p & 0xFFF}" for p in procs]
+    ax2.set_yticks(range(len(procs)), labels)
     ax2.set_xlabel("seconds since the first event")
-    ax2.set_ylabel("processor")
+    ax2.set_ylabel("processor (kind node.index)")
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
