@@ -63,13 +63,15 @@ def test_failures_are_one_line_errors(built, fault, outcome):
 
 
 def test_timeout_kills_the_process(built):
-    done = hpcmap("run", "stencil", "--trials", "1", "--size", SMALL, "--timeout", "3",
+    # An unusual grid size marks this run's process, apart from any other hanging app on the host.
+    size = "nx=211,ny=203,steps=5,prune=1"
+    done = hpcmap("run", "stencil", "--trials", "1", "--size", size, "--timeout", "3",
                   "--app-args", "-fault hang", "--json")
     assert done.returncode == 1
     out = json.loads(done.stdout)
     assert out["trials"][0]["outcome"] == "timeout"
     assert out["error"]["outcome"] == "timeout"
-    leftover = subprocess.run(["pgrep", "-f", "fault hang"], capture_output=True, text=True)
+    leftover = subprocess.run(["pgrep", "-f", "-nx 211 -ny 203 .*-fault hang"], capture_output=True, text=True)
     assert leftover.stdout.strip() == ""
 
 
