@@ -71,8 +71,8 @@ def test_timeout_kills_the_process(built):
     out = json.loads(done.stdout)
     assert out["trials"][0]["outcome"] == "timeout"
     assert out["error"]["outcome"] == "timeout"
-    leftover = subprocess.run(["pgrep", "-f", "-nx 211 -ny 203 .*-fault hang"], capture_output=True, text=True)
-    assert leftover.stdout.strip() == ""
+    leftover = subprocess.run(["pgrep", "-f", "--", "-nx 211 -ny 203 .*-fault hang"], capture_output=True, text=True)
+    assert leftover.returncode == 1, leftover.stdout + leftover.stderr  # 1: no process matched
 
 
 @pytest.mark.parametrize("args, message", [
