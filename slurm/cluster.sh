@@ -7,4 +7,4 @@ if [[ -z "$python" ]]; then
     if [[ -x "$repo/.venv/bin/python" ]]; then python=$repo/.venv/bin/python; else python=python3; fi
 fi
 export PYTHONPATH="$repo${PYTHONPATH:+:$PYTHONPATH}"
-exec "$python" -m hpcmap.cluster "$@"
+exec "$python" -m hpcmap.cli cluster "$@"

@@ -17,7 +17,6 @@ from hpcmap.cluster.commands import (
     _cmd_up,
     _print_status,
     _progress_reporter,
-    main,
     register,
 )
 from hpcmap.cluster.config import (

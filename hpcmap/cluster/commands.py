@@ -5,7 +5,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import time
 
 from hpcmap.cluster.control import down, status, up
@@ -125,17 +124,3 @@ def register(subparsers) -> None:
     p_status.add_argument("--nodes", type=int, default=None, help=argparse.SUPPRESS)
     p_status.add_argument("--json", action="store_true", help="print the status as JSON")
     p_status.set_defaults(func=_cmd_status)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="slurm/cluster.sh")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["cluster", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return int(args.func(args) or 0)
-    except UserError as exc:
-        print(f"hpcmap: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("hpcmap: interrupted", file=sys.stderr)
-        return 130
