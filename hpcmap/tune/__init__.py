@@ -1,0 +1,1 @@
+"""The search for fast mappers: the mapper space, the optimizers, and the feedback they learn from."""
