@@ -5,7 +5,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Iterable, Iterator, Protocol
 
 from hpcmap.errors import UserError
-from hpcmap.evaluate import EvalRecord, EvalRequest, infra_record
+from hpcmap.records import EvalRecord, EvalRequest, infra_record
 
 EXECUTORS = ("local", "slurm", "mpi")
 

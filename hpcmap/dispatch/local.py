@@ -8,7 +8,9 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Iterable, Iterator
 
 from hpcmap.dispatch.base import as_completed_records
-from hpcmap.evaluate import EvalRecord, EvalRequest, die_with_parent, evaluate
+from hpcmap.evaluate import evaluate
+from hpcmap.legion.launch import die_with_parent
+from hpcmap.records import EvalRecord, EvalRequest
 
 
 def _init_worker() -> None:

@@ -15,7 +15,9 @@ from typing import Iterable, Iterator
 
 from hpcmap.errors import UserError
 from hpcmap.dispatch.base import as_completed_records
-from hpcmap.evaluate import EvalRecord, EvalRequest, evaluate, safe_env
+from hpcmap.environment import safe_env
+from hpcmap.evaluate import evaluate
+from hpcmap.records import EvalRecord, EvalRequest
 
 _SIZE_VARS = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "MPI_LOCALNRANKS")
 _RANK_VARS = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")

@@ -23,7 +23,9 @@ import submitit
 from submitit.core.utils import FailedJobError, UncompletedJobError
 
 from hpcmap.errors import UserError
-from hpcmap.evaluate import EvalRecord, EvalRequest, evaluate, infra_record, is_sensitive
+from hpcmap.environment import is_sensitive
+from hpcmap.evaluate import evaluate
+from hpcmap.records import EvalRecord, EvalRequest, infra_record
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 TERMINAL = ("BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY",

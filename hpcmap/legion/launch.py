@@ -1,6 +1,7 @@
 """Launch one Legion process, wait for it (with a timeout), and classify what happened."""
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -48,12 +49,29 @@ def parse_result(stdout: str) -> dict | None:
     return None
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    """Ask the kernel to send `sig` to this process when its parent exits (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _child_setup() -> None:
+    os.setsid()
+    die_with_parent()
+
+
 def run_process(argv: list[str], env: dict[str, str], timeout_s: float, cwd: Path | None = None) -> Trial:
-    """Run argv in its own process group; on timeout the whole group is killed."""
+    """Run argv in its own process group, killed when this process dies; on timeout or interrupt
+    the whole group is killed."""
     start = time.perf_counter()
     try:
         proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, errors="replace", start_new_session=True)
+                                text=True, errors="replace", preexec_fn=_child_setup)
     except OSError as exc:
         return Trial(INFRA_ERROR, None, 0.0, message=f"could not start {argv[0]}: {exc.strerror}")
     try:
@@ -63,6 +81,10 @@ def run_process(argv: list[str], env: dict[str, str], timeout_s: float, cwd: Pat
         _kill_group(proc)
         stdout, stderr = proc.communicate()
         timed_out = True
+    except BaseException:
+        _kill_group(proc)
+        proc.wait()
+        raise
     wall = time.perf_counter() - start
     return classify(proc.returncode, stdout, stderr, wall, timed_out, timeout_s)
 
