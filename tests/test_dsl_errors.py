@@ -62,9 +62,11 @@ APP_BAD = {
 }
 
 WARN = {
-    "shadowed_region": ("Region * * GPU FBMEM;\nRegion * * GPU ZCMEM;", "W401", 1),
-    "shadowed_task": ("Task a GPU;\nTask b CPU;\nTask a CPU;", "W401", 1),
-    "shadowed_map": (M + "def f(Task t) { return m[0, 0]; }\nIndexTaskMap a f;\nIndexTaskMap a,b f;", "W401", 3),
+    # Among equally specific statements the first wins; the later ones are reported.
+    "shadowed_region": ("Region * * GPU FBMEM;\nRegion * * GPU ZCMEM;", "W401", 2),
+    "shadowed_task": ("Task a GPU;\nTask b CPU;\nTask a CPU;", "W401", 3),
+    "shadowed_task_list": ("Task a,b GPU;\nTask b CPU;", "W401", 2),
+    "shadowed_map": (M + "def f(Task t) { return m[0, 0]; }\nIndexTaskMap a,b f;\nIndexTaskMap a f;", "W401", 4),
     "unused_function": (M + "def f(Task t) { return m[0, 0]; }", "W402", 2),
     "unreachable": (M + "def f(Task t) { return m[0, 0]; x = 1; }\nIndexTaskMap a f;", "W403", 2),
     "print_holes": ('print("{} {}", 1);', "W404", 1),

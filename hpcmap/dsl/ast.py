@@ -105,6 +105,13 @@ class Slice(Node):
 
 
 @dataclass
+class Splat(Node):
+    """`*t` in a tuple or a call's arguments: the elements of tuple t, in place."""
+
+    expr: Expr
+
+
+@dataclass
 class Comprehension(Node):
     """`tuple(body for var in iter)`."""
 
@@ -115,7 +122,7 @@ class Comprehension(Node):
 
 Expr = Union[
     IntLit, BoolLit, Name, TupleExpr, Unary, Binary, Cond, Attr, Method, Call, MachineExpr,
-    Index, Slice, Comprehension,
+    Index, Slice, Comprehension, Splat,
 ]
 
 
@@ -143,7 +150,7 @@ RegionRef = Union[Ident, RegionIndex]
 
 @dataclass
 class TaskStmt(Node):
-    task: Ident
+    tasks: list[Ident]
     kinds: list[Ident]
 
 
@@ -174,6 +181,7 @@ class LayoutStmt(Node):
 class InstanceLimitStmt(Node):
     task: Ident
     limit: int
+    kind: Ident | None = None  # the earlier form `InstanceLimit TASK KIND N`
 
 
 @dataclass
@@ -186,6 +194,7 @@ class CollectStmt(Node):
 class IndexMapStmt(Node):
     tasks: list[Ident]
     func: Ident
+    space: Ident | None = None  # the earlier dialect `IndexTaskMap TASKS SPACE FUNC`
 
 
 @dataclass

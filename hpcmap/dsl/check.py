@@ -12,16 +12,22 @@ from dataclasses import dataclass, field
 from hpcmap.dsl import ast
 from hpcmap.dsl.app import AppInfo
 from hpcmap.dsl.diagnostics import Diagnostic, sort_key
+from hpcmap.dsl.limits import MAX_DEPTH, with_depth_room
 from hpcmap.dsl.kinds import (
     CONSTRAINTS, MEMORY_KINDS, PARAM_TYPES, PROCESSOR_KINDS, SPACE_ATTRS, STEAL_SCOPES, TASK_ATTRS,
     TRANSFORMS, TUPLE_ATTRS,
 )
 
 ANY = "any"
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+KIND_WORDS = PROCESSOR_KINDS + MEMORY_KINDS
 PARAM_VALUE_TYPE = {"int": "int", "bool": "bool", "IPoint": "tuple", "ISpace": "tuple",
                     "MSpace": "space", "Task": "task"}
 TYPE_WORDS = {"int": "an int", "bool": "a bool", "tuple": "a tuple", "space": "a machine space",
-              "task": "a task", "proc": "a processor", "procset": "a set of processors", ANY: "a value"}
+              "task": "a task", "proc": "a processor", "procset": "a set of processors", "kind": "a kind",
+              ANY: "a value"}
+# The parameters of a mapping function of the earlier dialect, `IndexTaskMap TASKS SPACE FUNC;`.
+OLD_DIALECT_PARAMS = ["IPoint", "ISpace", "MSpace"]
 
 
 def nearest(name: str, known) -> list[str]:
@@ -73,6 +79,8 @@ class _Checker:
     # ------------------------------------------------------------ driver
     def run(self) -> list[Diagnostic]:
         stmts = self.program.stmts
+        if not self.literals_and_depth(stmts):
+            return sorted(self.diags, key=sort_key)
         for s in stmts:
             if isinstance(s, ast.FuncDef):
                 if s.name.name in self.funcs:
@@ -111,7 +119,7 @@ class _Checker:
     # ------------------------------------------------------------ statements
     def statement(self, s) -> None:
         if isinstance(s, ast.TaskStmt):
-            self.task_names([s.task])
+            self.task_names(s.tasks)
             for k in s.kinds:
                 self.proc_kind(k, star=False)
             self.variant_warning(s)
@@ -129,8 +137,11 @@ class _Checker:
                 self.err("E202", s.target, f"unknown kind '{t}' (a processor or memory kind, or *)",
                          self.suggest(s.target, t, PROCESSOR_KINDS + MEMORY_KINDS, "a kind"))
             self.constraints(s)
+            self.layout_requirements(s)
         elif isinstance(s, ast.InstanceLimitStmt):
             self.task_names([s.task])
+            if s.kind is not None:
+                self.proc_kind(s.kind, star=True)
             if s.limit <= 0:
                 self.err("E304", s, f"InstanceLimit must be at least 1, not {s.limit}",
                          f"InstanceLimit {s.task.name} 1;")
@@ -236,8 +247,56 @@ class _Checker:
         region = str(s.region.index) if isinstance(s.region, ast.RegionIndex) else s.region.name
         return f"Layout {s.task.name} {region} {s.target.name} {constraints};"
 
+    # ------------------------------------------------------------ literals and nesting
+    def literals_and_depth(self, stmts) -> bool:
+        """Integer literals within int64 and expressions at most MAX_DEPTH deep (iteratively, so
+        any input gets an answer); False when too deep for the recursive checks that follow."""
+        ok = True
+        for root in _stmt_exprs(stmts):
+            stack = [(root, 1)]
+            while stack:
+                e, depth = stack.pop()
+                if depth > MAX_DEPTH:
+                    self.err("E308", e, f"this expression nests more than {MAX_DEPTH} levels deep",
+                             "split it into several assignments of named parts")
+                    ok = False
+                    break
+                if isinstance(e, ast.IntLit) and not INT64_MIN <= e.value <= INT64_MAX:
+                    self.err("E309", e, f"integer literal {e.value} is outside the 64-bit range",
+                             f"use a value between {INT64_MIN} and {INT64_MAX}")
+                stack.extend((c, depth + 1) for c in _children(e))
+        return ok
+
+    def layout_requirements(self, s: ast.LayoutStmt) -> None:
+        """A Layout that contradicts what a task's variant needs (app metadata `requires`) is an error."""
+        if self.app is None:
+            return
+        given = {c.name for c in s.constraints}
+        tasks = self.app.tasks.values() if s.task.is_star else [self.app.tasks.get(s.task.name)]
+        for info in tasks:
+            if info is None:
+                continue
+            region = _region_name(s.region, info)
+            for req in info.requires:
+                variants = [v for v in (info.variants or [req.variant]) if req.variant in ("*", v)]
+                if not any(_target_reaches(s.target.name, v) for v in variants):
+                    continue
+                if region != "*" and req.region not in ("*", region):
+                    continue
+                clash = [c for c in req.layout if _OPPOSITE.get(c) in given]
+                if clash:
+                    fixed = " ".join(_OPPOSITE[c.name] if _OPPOSITE.get(c.name) in clash else self._constraint_text(c)
+                                     for c in s.constraints)
+                    self.err("E310", s, f"task '{info.name}' needs {' '.join(clash)} for its {req.variant} variant "
+                             f"(region {req.region}): {req.reason or 'declared by the application'}",
+                             self._layout_text(s, fixed))
+                    return
+
     def map_function(self, s) -> None:
         stmt = "IndexTaskMap" if isinstance(s, ast.IndexMapStmt) else "SingleTaskMap"
+        if getattr(s, "space", None) is not None:
+            self.old_dialect(s)
+            return
         name = s.func.name
         info = self.funcs.get(name)
         if info is None:
@@ -259,13 +318,40 @@ class _Checker:
             self.err("E221", s.func, f"function '{name}' returns {TYPE_WORDS[ret]}, not a processor",
                      "return a point of a machine space, e.g. return m[i, j]; or m[i, *];")
 
-    def variant_warning(self, s: ast.TaskStmt) -> None:
-        if self.app is None or s.task.is_star or s.task.name not in self.app.tasks:
+    def old_dialect(self, s: ast.IndexMapStmt) -> None:
+        """`IndexTaskMap TASKS SPACE FUNC;` with FUNC(IPoint, ISpace, MSpace): accepted, deprecated."""
+        fname, space = s.func.name, s.space.name
+        info = self.funcs.get(fname)
+        if info is None:
+            self.err("E205", s.func, f"IndexTaskMap names function '{fname}', which is not defined",
+                     self.suggest(s.func, fname, self.funcs, "the function") if self.funcs
+                     else f"def {fname}(IPoint x, ISpace y, MSpace m) {{ return x[0] % m.size[1]; }}")
             return
-        variants = self.app.tasks[s.task.name].variants
-        if variants and not any(k.name in variants for k in s.kinds):
-            self.err("W406", s, f"task '{s.task.name}' has no variant for {', '.join(k.name for k in s.kinds)} (it has {', '.join(variants)})",
-                     f"Task {s.task.name} {','.join(variants)};")
+        info.used = True
+        types = [p.type for p in info.node.params]
+        if types != OLD_DIALECT_PARAMS:
+            self.err("E206", s.func, f"IndexTaskMap ... {space} {fname}: '{fname}' must take (IPoint, ISpace, MSpace), "
+                     f"not ({', '.join(types)})", f"def {fname}(IPoint x, ISpace y, MSpace m) {{ ... }}")
+            return
+        if self.globals.get(space) != "space":
+            what = "not defined" if space not in self.globals else f"{TYPE_WORDS[self.globals[space]]}, not a machine space"
+            self.err("E201", s.space, f"'{space}' is {what}", f"define it first: {space} = Machine(GPU);")
+            return
+        tasks = ",".join(t.name for t in s.tasks)
+        self.err("W407", s, f"`IndexTaskMap {tasks} {space} {fname};` is the earlier dialect",
+                 f"hpcmap dsl fmt --upgrade rewrites it as: def {fname}_{space}(Task task) "
+                 f"{{ return {space}[*{fname}(task.ipoint, task.ispace, {space})]; }} IndexTaskMap {tasks} {fname}_{space};")
+
+    def variant_warning(self, s: ast.TaskStmt) -> None:
+        if self.app is None:
+            return
+        for t in s.tasks:
+            if t.is_star or t.name not in self.app.tasks:
+                continue
+            variants = self.app.tasks[t.name].variants
+            if variants and not any(k.name in variants for k in s.kinds):
+                self.err("W406", t, f"task '{t.name}' has no variant for {', '.join(k.name for k in s.kinds)} (it has {', '.join(variants)})",
+                         f"Task {t.name} {','.join(variants)};")
 
     def launch_warning(self, s) -> None:
         if self.app is None:
@@ -273,35 +359,35 @@ class _Checker:
         want = "index" if isinstance(s, ast.IndexMapStmt) else "single"
         for t in s.tasks:
             info = self.app.tasks.get(t.name)
-            if info is not None and info.launch != want:
+            if info is not None and info.launch != want and len(s.tasks) == 1:
                 other = "SingleTaskMap" if want == "index" else "IndexTaskMap"
                 self.err("W405", t, f"task '{t.name}' is launched as a {info.launch} task; this map never applies to it",
                          f"{other} {t.name} {s.func.name};")
 
     # ------------------------------------------------------------ shadowing
     def shadowing(self, stmts) -> None:
-        last: dict[tuple, ast.Node] = {}
-        keyed: list[tuple[tuple, ast.Node]] = []
+        """Among equally specific statements the first wins (published meaning): warn on the later ones."""
+        first: dict[tuple, ast.Node] = {}
         for s in stmts:
-            key = _stmt_key(s)
-            if key is not None:
-                keyed.append((key, s))
-        for key, s in reversed(keyed):
-            if key in last:
-                later = last[key]
-                self.err("W401", s, f"this statement is shadowed by the one at line {later.line} and never applies",
-                         f"delete it, or merge it into line {later.line}: {self.src(later.line).strip()}")
-            else:
-                last[key] = s
-        # Task lists: shadowed when every task is named again by a later statement of the same kind.
+            for key in _stmt_keys(s):
+                if key in first:
+                    earlier = first[key]
+                    self.err("W401", s, f"the statement at line {earlier.line} already decides this and wins; "
+                             "this one never applies", f"delete it, or merge it into line {earlier.line}: "
+                             f"{self.src(earlier.line).strip()}")
+                    break
+            for key in _stmt_keys(s):
+                first.setdefault(key, s)
+        # Task lists: shadowed when every task is named by an earlier statement of the same kind.
         for kind in (ast.IndexMapStmt, ast.SingleMapStmt, ast.TaskStealStmt, ast.ControlReplicateStmt):
             covered: dict[str, int] = {}
-            for s in reversed([s for s in stmts if isinstance(s, kind)]):
+            for s in [s for s in stmts if isinstance(s, kind)]:
                 names = [t.name for t in s.tasks]
                 if names and all(n in covered for n in names):
                     lines = sorted({covered[n] for n in names})
-                    self.err("W401", s, f"every task here is mapped again later (line {', '.join(map(str, lines))}); this statement never applies",
-                             f"delete it, or merge it into line {lines[-1]}: {self.src(lines[-1]).strip()}")
+                    self.err("W401", s, f"every task here is mapped by an earlier statement (line {', '.join(map(str, lines))}), "
+                             "which wins; this statement never applies",
+                             f"delete it, or merge it into line {lines[0]}: {self.src(lines[0]).strip()}")
                 for n in names:
                     covered.setdefault(n, s.line)
 
@@ -367,12 +453,12 @@ class _Checker:
         if in_global and e.id in self.all_globals:
             self.err("E201", e, f"global '{e.id}' is used before it is defined", "define it on an earlier line")
             return ANY
+        if e.id in KIND_WORDS:
+            return "kind"
         if not in_global and e.id in self.all_globals:
             return ANY
         known = list(scope) + list(self.globals)
         hint = self.suggest(e, e.id, known, f"'{e.id}'") if known else f"define it first: {e.id} = ...;"
-        if e.id in PROCESSOR_KINDS:
-            hint = self.replaced(e, e.id, f"Machine({e.id})")
         self.err("E201", e, f"'{e.id}' is not defined", hint)
         return ANY
 
@@ -390,8 +476,15 @@ class _Checker:
 
     def _tuple(self, e: ast.TupleExpr, scope: dict[str, str], in_global: bool) -> str:
         for item in e.items:
-            self.want(item, self.expr(item, scope, in_global), ("int",), "a tuple element")
+            if isinstance(item, ast.Splat):
+                self.expr(item, scope, in_global)
+            else:
+                self.want(item, self.expr(item, scope, in_global), ("int",), "a tuple element")
         return "tuple"
+
+    def _splat(self, e: ast.Splat, scope: dict[str, str], in_global: bool) -> str:
+        self.want(e.expr, self.expr(e.expr, scope, in_global), ("tuple", "int"), "'*' unpacking")
+        return "splat"
 
     def _unary(self, e: ast.Unary, scope: dict[str, str], in_global: bool) -> str:
         t = self.expr(e.operand, scope, in_global)
@@ -414,6 +507,8 @@ class _Checker:
         return self.attr(e, self.expr(e.obj, scope, in_global))
 
     def _method(self, e: ast.Method, scope: dict[str, str], in_global: bool) -> str:
+        if e.name == "has":
+            return self.has(e, scope, in_global)
         t = self.expr(e.obj, scope, in_global)
         return self.method(e, t, [self.expr(a, scope, in_global) for a in e.args])
 
@@ -479,7 +574,7 @@ class _Checker:
         if t == ANY:
             if n in TASK_ATTRS + TUPLE_ATTRS + SPACE_ATTRS:
                 return {"ipoint": "tuple", "ispace": "tuple", "parent": "task", "volume": "int",
-                        "len": "int"}.get(n, ANY)
+                        "len": "int", "size": "tuple"}.get(n, ANY)
             self.err("E209", e, f"unknown attribute '.{n}'",
                      self.suggest(e, n, set(TASK_ATTRS + TUPLE_ATTRS + SPACE_ATTRS), "an attribute"))
             return ANY
@@ -493,7 +588,7 @@ class _Checker:
             return ANY
         if t == "task":
             return "task" if n == "parent" else "tuple"
-        if t == "space" and n == "size":
+        if n == "size":
             return "tuple"
         return "int"
 
@@ -519,6 +614,21 @@ class _Checker:
                      self.replaced(e.args[1], str(e.args[1].value), "2"))
         return "space"
 
+    def has(self, e: ast.Method, scope: dict[str, str], in_global: bool) -> str:
+        """`m[i].has(MEM)` (processor i of m's kind on this node) or `m[i, j].has(MEM)`."""
+        obj = e.obj
+        if isinstance(obj, ast.Index) and len(obj.items) == 1 and obj.items[0].kind == "expr":
+            self.want(obj.obj, self.expr(obj.obj, scope, in_global), ("space",), "'.has()'")
+            self.want(obj.items[0].expr, self.expr(obj.items[0].expr, scope, in_global), ("int",), "an index")
+        else:
+            self.want(obj, self.expr(obj, scope, in_global), ("proc",), "'.has()'")
+        self.arity(e, "has", 1, len(e.args))
+        if e.args:
+            a = e.args[0]
+            if not (isinstance(a, ast.Name) and a.id in MEMORY_KINDS and a.id not in scope and a.id not in self.globals):
+                self.err("E203", a, "'.has()' takes a memory kind", self.replaced(a, fmt_text(a), "FBMEM"))
+        return "bool"
+
     def arity(self, e: ast.Node, name: str, want: int, got: int) -> None:
         if want != got:
             self.err("E207", e, f"'{name}' takes {want} argument(s), but {got} were given",
@@ -532,6 +642,8 @@ class _Checker:
             return ANY
         info.used = True
         params = info.node.params
+        if "splat" in args:
+            return self.func_type(e.func, e)
         if len(params) != len(args):
             self.err("E207", e, f"'{e.func}' takes {len(params)} argument(s), but {len(args)} were given",
                      f"{e.func}({', '.join(p.name for p in params)})")
@@ -545,7 +657,7 @@ class _Checker:
         for it in e.items:
             if it.expr is not None:
                 at = self.expr(it.expr, scope, in_global)
-                self.want(it.expr, at, ("tuple",) if it.kind == "splat" else ("int",),
+                self.want(it.expr, at, ("tuple", "int") if it.kind == "splat" else ("int",),
                           "'*' splat" if it.kind == "splat" else "an index")
         if t == "tuple":
             if kinds != ["expr"]:
@@ -570,8 +682,68 @@ _EXPR_CHECKS = {
     ast.TupleExpr: _Checker._tuple, ast.Unary: _Checker._unary, ast.Binary: _Checker._binary,
     ast.Cond: _Checker._cond, ast.Attr: _Checker._attr, ast.Method: _Checker._method,
     ast.Call: _Checker._call, ast.MachineExpr: _Checker._machine, ast.Index: _Checker._index,
-    ast.Slice: _Checker._slice, ast.Comprehension: _Checker._comprehension,
+    ast.Slice: _Checker._slice, ast.Comprehension: _Checker._comprehension, ast.Splat: _Checker._splat,
 }
+_OPPOSITE = {"SOA": "AOS", "AOS": "SOA", "C_order": "F_order", "F_order": "C_order"}
+# Memory kinds a processor kind's instances can live in (for matching a Layout's memory target).
+_REACH = {"GPU": ("FBMEM", "ZCMEM"), "CPU": ("SYSMEM", "ZCMEM", "SOCKMEM", "RDMEM"),
+          "OMP": ("SYSMEM", "ZCMEM", "SOCKMEM", "RDMEM"), "IO": ("SYSMEM",), "PY": ("SYSMEM",), "PROC": ("SYSMEM",)}
+
+
+def fmt_text(e) -> str:
+    from hpcmap.dsl.fmt import expr
+
+    return expr(e)
+
+
+def _target_reaches(target: str, variant: str) -> bool:
+    """Whether a Layout with this target can apply to instances of a task running as `variant`."""
+    return target in ("*", variant) or target in _REACH.get(variant, ())
+
+
+def _region_name(r: ast.RegionRef, info) -> str:
+    if isinstance(r, ast.RegionIndex):
+        return info.regions[r.index] if r.index < len(info.regions) else "*"
+    return r.name
+
+
+def _children(e) -> list:
+    """The sub-expressions of an expression node."""
+    if isinstance(e, ast.TupleExpr):
+        return list(e.items)
+    if isinstance(e, (ast.Unary,)):
+        return [e.operand]
+    if isinstance(e, ast.Binary):
+        return [e.left, e.right]
+    if isinstance(e, ast.Cond):
+        return [e.cond, e.then, e.else_]
+    if isinstance(e, ast.Attr):
+        return [e.obj]
+    if isinstance(e, ast.Method):
+        return [e.obj, *e.args]
+    if isinstance(e, ast.Call):
+        return list(e.args)
+    if isinstance(e, ast.Index):
+        return [e.obj, *(i.expr for i in e.items if i.expr is not None)]
+    if isinstance(e, ast.Slice):
+        return [x for x in (e.obj, e.lo, e.hi) if x is not None]
+    if isinstance(e, ast.Comprehension):
+        return [e.body, e.iter]
+    if isinstance(e, ast.Splat):
+        return [e.expr]
+    return []
+
+
+def _stmt_exprs(stmts):
+    """Every top-level expression of the program (global values, print arguments, function bodies)."""
+    for s in stmts:
+        if isinstance(s, ast.GlobalAssign):
+            yield s.expr
+        elif isinstance(s, ast.Print):
+            yield from s.args
+        elif isinstance(s, ast.FuncDef):
+            for st in s.body:
+                yield from (st.args if isinstance(st, ast.Print) else [st.expr])
 
 
 def _aligns_satisfiable(aligns: list[ast.Constraint]) -> bool:
@@ -589,20 +761,22 @@ def _region_key(r: ast.RegionRef):
     return ("#", r.index) if isinstance(r, ast.RegionIndex) else r.name
 
 
-def _stmt_key(s) -> tuple | None:
+def _stmt_keys(s) -> list[tuple]:
+    """What a statement decides: two statements with a common key compete (the first wins)."""
     if isinstance(s, ast.TaskStmt):
-        return ("Task", s.task.name)
+        return [("Task", t.name) for t in s.tasks]
     if isinstance(s, ast.RegionStmt):
-        return ("Region", s.task.name, _region_key(s.region), s.proc.name)
+        return [("Region", s.task.name, _region_key(s.region), s.proc.name)]
     if isinstance(s, ast.LayoutStmt):
-        return ("Layout", s.task.name, _region_key(s.region), s.target.name)
+        return [("Layout", s.task.name, _region_key(s.region), s.target.name)]
     if isinstance(s, ast.InstanceLimitStmt):
-        return ("InstanceLimit", s.task.name)
+        return [("InstanceLimit", s.task.name)]
     if isinstance(s, ast.CollectStmt):
-        return ("CollectMemory", s.task.name, _region_key(s.region))
-    return None
+        return [("CollectMemory", s.task.name, _region_key(s.region))]
+    return []
 
 
+@with_depth_room
 def check(program: ast.Program, text: str, app: AppInfo | None = None) -> list[Diagnostic]:
     """All static diagnostics of a parsed program, sorted by position."""
     return _Checker(program, text, app).run()

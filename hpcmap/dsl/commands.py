@@ -72,7 +72,7 @@ def cmd_compile(args) -> int:
 
 
 def cmd_fmt(args) -> int:
-    from hpcmap.dsl.fmt import format_program
+    from hpcmap.dsl.fmt import format_program, upgrade
     from hpcmap.dsl.parser import parse
 
     result = parse(_read(args.file), args.file)
@@ -80,7 +80,8 @@ def cmd_fmt(args) -> int:
     if result.program is None or errors:
         _print_diags(result.diagnostics)
         raise UserError(f"{args.file} has syntax errors; fix them before formatting (see above)", exit_code=1)
-    text = format_program(result.program)
+    program = upgrade(result.program) if args.upgrade else result.program
+    text = format_program(program)
     if args.in_place:
         Path(args.file).write_text(text)
     else:
@@ -178,6 +179,8 @@ def register(subparsers) -> None:
     p = sub.add_parser("fmt", help="print a mapper in canonical form")
     p.add_argument("file")
     p.add_argument("--in-place", action="store_true", help="rewrite the file")
+    p.add_argument("--upgrade", action="store_true",
+                   help="rewrite the earlier dialect `IndexTaskMap TASKS SPACE FUNC;` to the current form")
     p.set_defaults(func=cmd_fmt)
 
     p = sub.add_parser("explain", help="show where each point of a launch is mapped")

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from hpcmap.dsl.limits import with_depth_room
 from hpcmap.dsl.spaces import Space, enumerate_all
+
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 
 class MappingError(Exception):
@@ -20,13 +23,26 @@ class MappingError(Exception):
 
 @dataclass(frozen=True)
 class MachineShape:
-    """What the evaluator needs of a machine: node count and processors of each kind per node."""
+    """What the evaluator needs of a machine: node count, processors of each kind per node, and
+    the memory kinds that processors of each kind have affinity to (for `.has(MEM)`)."""
 
     nodes: int
     procs: dict[str, int]
+    memories: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def count(self, kind: str) -> int:
         return int(self.procs.get(kind, 0))
+
+    def sees(self, kind: str, memory: str) -> bool:
+        default = ("FBMEM", "ZCMEM") if kind == "GPU" else ("SYSMEM",)
+        return memory in self.memories.get(kind, default)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """A processor or memory kind word used as a value (`GPU`, `FBMEM`)."""
+
+    name: str
 
 
 @dataclass(frozen=True)
@@ -81,6 +97,8 @@ def _type_name(v) -> str:
         return "a processor"
     if isinstance(v, ProcSet):
         return "a set of processors"
+    if isinstance(v, Kind):
+        return "a kind"
     return type(v).__name__
 
 
@@ -106,6 +124,8 @@ def format_value(v) -> str:
         return f"proc({v.node}, {v.index})"
     if isinstance(v, ProcSet):
         return "{" + ", ".join(format_value(p) for p in v.procs) + "}"
+    if isinstance(v, Kind):
+        return v.name
     return "task"
 
 
@@ -139,6 +159,7 @@ class Evaluator:
             frame = [None] * p.get("nslots", 0)
             self.printed.append(format_print(p["format"], [self.eval(a, frame, None) for a in p["args"]]))
 
+    @with_depth_room
     def global_value(self, index: int):
         """A global's value, computed on first use (a GPU space is never built on a CPU-only run)."""
         if index not in self._globals:
@@ -148,13 +169,16 @@ class Evaluator:
 
     # ------------------------------------------------------------ entry points
     def function_for(self, task: str) -> tuple[str, str]:
-        """(function name, "index" or "single") of the latest map statement naming the task."""
+        """(function name, "index" or "single") of the map statement for the task: the first one
+        naming it, else the first one for `*`."""
         for key, launch in (("index_maps", "index"), ("single_maps", "single")):
-            entries = [e for e in self.ir[key] if task in e["tasks"]]
-            if entries:
-                return max(entries, key=lambda e: e["order"])["function"], launch
+            for wanted in (task, "*"):
+                entries = [e for e in self.ir[key] if wanted in e["tasks"]]
+                if entries:
+                    return min(entries, key=lambda e: e["order"])["function"], launch
         raise LookupError(f"no IndexTaskMap or SingleTaskMap names task '{task}'")
 
+    @with_depth_room
     def call(self, name: str, args: list, line: int = 0):
         f = self.ir["functions"].get(name)
         if f is None:
@@ -234,15 +258,21 @@ class Evaluator:
         if op == "global":
             return self.global_value(n["index"])
         if op == "tuple":
-            return tuple(self.want_int(n, ev(i), "a tuple element") for i in n["items"])
+            return tuple(self.want_int(n, v, "a tuple element") for v in self.values(n["items"], frame, f))
+        if op == "kind":
+            return Kind(n["value"])
+        if op == "has":
+            return self.has(n, frame, f)
+        if op == "splat":
+            self.fail(n, "'*' unpacks a tuple only inside a tuple, an index or a call's arguments")
         if op == "unary":
             v = ev(n["operand"])
             if n["operator"] == "!":
                 return not self.truth(n, v)
             if _is_int(v):
-                return -v
+                return self.arith(n, "-", 0, v)
             if isinstance(v, tuple):
-                return tuple(-x for x in v)
+                return tuple(self.arith(n, "-", 0, x) for x in v)
             self.fail(n, f"'-' needs an int or a tuple, got {_type_name(v)}")
         if op == "binary":
             return self.binary(n, frame, f)
@@ -253,7 +283,7 @@ class Evaluator:
         if op == "method":
             return self.method(n, ev(n["obj"]), [ev(a) for a in n["args"]])
         if op == "call":
-            return self.call(n["function"], [ev(a) for a in n["args"]], n["line"])
+            return self.call(n["function"], self.values(n["args"], frame, f), n["line"])
         if op == "machine":
             kind = n["kind"]
             count = self.machine.count(kind)
@@ -274,6 +304,39 @@ class Evaluator:
                 out.append(self.want_int(n, ev(n["body"]), "a tuple element"))
             return tuple(out)
         self.fail(n, f"unknown expression '{op}'")
+
+    def values(self, items: list, frame: list, f) -> list:
+        """Evaluated items of a tuple or an argument list, with `*t` unpacked in place."""
+        out = []
+        for item in items:
+            if item["op"] != "splat":
+                out.append(self.eval(item, frame, f))
+                continue
+            v = self.eval(item["expr"], frame, f)
+            if isinstance(v, tuple):
+                out.extend(v)
+            elif _is_int(v):
+                out.append(v)
+            else:
+                self.fail(item, f"'*' needs a tuple, got {_type_name(v)}")
+        return out
+
+    def has(self, n: dict, frame: list, f) -> bool:
+        """`m[i].has(MEM)`: processor i of m's kind on this node; `p.has(MEM)`: processor p."""
+        obj = self.eval(n["obj"], frame, f)
+        if n.get("index") is not None:
+            if not isinstance(obj, Space):
+                self.fail(n, f"'.has()' needs a machine space, got {_type_name(obj)}")
+            i = self.want_int(n, self.eval(n["index"], frame, f), "an index")
+            count = self.machine.count(obj.kind)
+            if not 0 <= i < count:
+                self.fail(n, f"index {i} out of range for the {count} {obj.kind} processors of a node")
+            kind = obj.kind
+        elif isinstance(obj, Proc):
+            kind = obj.kind
+        else:
+            self.fail(n, f"'.has()' needs a processor, got {_type_name(obj)}")
+        return self.machine.sees(kind, n["memory"])
 
     def binary(self, n: dict, frame: list, f):
         o = n["operator"]
@@ -304,16 +367,17 @@ class Evaluator:
         self.fail(n, f"'{o}' needs ints or tuples, got {_type_name(a)} and {_type_name(b)}")
 
     def arith(self, n: dict, o: str, a: int, b: int) -> int:
-        if o == "+":
-            return a + b
-        if o == "-":
-            return a - b
-        if o == "*":
-            return a * b
-        if b == 0:
+        """64-bit integer arithmetic: a result outside int64 is a mapping-time error."""
+        if o in ("/", "%") and b == 0:
             self.fail(n, "division by zero" if o == "/" else "modulo by zero")
-        q = _tdiv(a, b)
-        return q if o == "/" else a - b * q
+        if o == "%" and b == -1:
+            return 0
+        r = a + b if o == "+" else a - b if o == "-" else a * b if o == "*" else _tdiv(a, b)
+        if o == "%":
+            r = a - b * r
+        if not INT64_MIN <= r <= INT64_MAX:
+            self.fail(n, f"integer overflow in {a} {o} {b}")
+        return r
 
     def attr(self, n: dict, v):
         name = n["name"]
@@ -324,23 +388,16 @@ class Evaluator:
                 return v.ispace
             if name == "parent":
                 return v.parent or TaskValue((0,), (1,), v.current)
-        elif isinstance(v, tuple):
-            if name in ("len", "size"):
-                return len(v)
-            if name == "volume":
-                out = 1
-                for x in v:
-                    out *= x
-                return out
-        elif isinstance(v, Space):
+        elif isinstance(v, (tuple, Space)):
+            t = v.size if isinstance(v, Space) else v
             if name == "size":
-                return v.size
+                return t
             if name == "len":
-                return len(v.size)
+                return len(t)
             if name == "volume":
                 out = 1
-                for x in v.size:
-                    out *= x
+                for x in t:
+                    out = self.arith(n, "*", out, x)
                 return out
         self.fail(n, f"{_type_name(v)} has no attribute '.{name}'")
 
@@ -377,7 +434,9 @@ class Evaluator:
                 values.append(None)
                 continue
             v = self.eval(it["expr"], frame, f)
-            if it["kind"] == "splat":
+            if it["kind"] == "splat" and _is_int(v):
+                values.append(v)
+            elif it["kind"] == "splat":
                 if not isinstance(v, tuple):
                     self.fail(n, f"'*' needs a tuple, got {_type_name(v)}")
                 values.extend(v)

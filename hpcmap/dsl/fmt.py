@@ -6,6 +6,7 @@ the formatted text parses to the same tree.
 from __future__ import annotations
 
 from hpcmap.dsl import ast
+from hpcmap.dsl.limits import with_depth_room
 
 # Binding strength of each binary operator (higher binds tighter).
 _PREC = {"||": 2, "&&": 3, "==": 4, "!=": 4, "<": 5, "<=": 5, ">": 5, ">=": 5,
@@ -55,6 +56,8 @@ def _expr(e) -> tuple[str, int]:
         return f"{expr(e.obj, _POSTFIX)}[{lo}:{hi}]", _POSTFIX
     if isinstance(e, ast.Comprehension):
         return f"tuple({expr(e.body)} for {e.var} in {expr(e.iter)})", _POSTFIX
+    if isinstance(e, ast.Splat):
+        return "*" + expr(e.expr, _UNARY), _UNARY
     raise TypeError(type(e).__name__)
 
 
@@ -86,18 +89,20 @@ def _print(s: ast.Print) -> str:
 def statement(s) -> str:
     """One top-level statement (not a function definition) as a line."""
     if isinstance(s, ast.TaskStmt):
-        return f"Task {s.task.name} {_names(s.kinds)};"
+        return f"Task {_names(s.tasks)} {_names(s.kinds)};"
     if isinstance(s, ast.RegionStmt):
         return f"Region {s.task.name} {_region(s.region)} {s.proc.name} {_names(s.mems)};"
     if isinstance(s, ast.LayoutStmt):
         cons = "".join(" " + _constraint(c) for c in s.constraints)
         return f"Layout {s.task.name} {_region(s.region)} {s.target.name}{cons};"
     if isinstance(s, ast.InstanceLimitStmt):
-        return f"InstanceLimit {s.task.name} {s.limit};"
+        kind = f" {s.kind.name}" if s.kind is not None else ""
+        return f"InstanceLimit {s.task.name}{kind} {s.limit};"
     if isinstance(s, ast.CollectStmt):
         return f"CollectMemory {s.task.name} {_region(s.region)};"
     if isinstance(s, ast.IndexMapStmt):
-        return f"IndexTaskMap {_names(s.tasks)} {s.func.name};"
+        space = f" {s.space.name}" if s.space is not None else ""
+        return f"IndexTaskMap {_names(s.tasks)}{space} {s.func.name};"
     if isinstance(s, ast.SingleMapStmt):
         return f"SingleTaskMap {_names(s.tasks)} {s.func.name};"
     if isinstance(s, ast.ControlReplicateStmt):
@@ -145,6 +150,39 @@ class _Writer:
         self.k = len(self.comments)
 
 
+def upgrade(program: ast.Program) -> ast.Program:
+    """The program with every `IndexTaskMap TASKS SPACE FUNC;` of the earlier dialect rewritten to
+    the current form: a `def FUNC_SPACE(Task task)` (one per FUNC and SPACE, placed before its
+    first use) and `IndexTaskMap TASKS FUNC_SPACE;`."""
+    from hpcmap.dsl.ir import upgraded_function
+
+    taken = {s.name.name for s in program.stmts if isinstance(s, ast.FuncDef)}
+    taken |= {s.name.name for s in program.stmts if isinstance(s, ast.GlobalAssign)}
+    made: dict[tuple[str, str], str] = {}
+    stmts: list = []
+    for s in program.stmts:
+        if not (isinstance(s, ast.IndexMapStmt) and s.space is not None):
+            stmts.append(s)
+            continue
+        key = (s.func.name, s.space.name)
+        if key not in made:
+            name, k = f"{s.func.name}_{s.space.name}", 2
+            while name in taken:
+                name, k = f"{s.func.name}_{s.space.name}_{k}", k + 1
+            taken.add(name)
+            made[key] = name
+            f = upgraded_function(s, name)
+            # Just before the statement: comments above it go above the def, its own stay with it.
+            f.line = f.end_line = s.line - 0.5
+            for st in f.body:
+                st.line = st.end_line = f.line
+            stmts.append(f)
+        stmts.append(ast.IndexMapStmt(s.tasks, ast.Ident(made[key]), line=s.line, col=s.col, end_line=s.end_line))
+    return ast.Program(program.source, stmts, program.comments, line=program.line, col=program.col,
+                       end_line=program.end_line)
+
+
+@with_depth_room
 def format_program(program: ast.Program) -> str:
     w = _Writer(program.comments)
     prev = None

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from hpcmap.dsl import ast
 from hpcmap.dsl.kinds import MEMORY_KINDS, PROCESSOR_KINDS
+from hpcmap.dsl.limits import with_depth_room
 
 IR_VERSION = 1
 
@@ -51,7 +52,13 @@ class _ExprCompiler:
         if isinstance(e, ast.Name):
             if e.id in scope:
                 return self.node("local", e, slot=scope[e.id])
+            if e.id not in self.globals_index and e.id in PROCESSOR_KINDS + MEMORY_KINDS:
+                return self.node("kind", e, value=e.id)
             return self.node("global", e, index=self.globals_index[e.id])
+        if isinstance(e, ast.Splat):
+            return self.node("splat", e, expr=x(e.expr))
+        if isinstance(e, ast.Method) and e.name == "has":
+            return self._has(e, x)
         if isinstance(e, ast.TupleExpr):
             return self.node("tuple", e, items=[x(i) for i in e.items])
         if isinstance(e, ast.Unary):
@@ -86,6 +93,13 @@ class _ExprCompiler:
             inner[e.var] = slot
             return self.node("tuple_for", e, slot=slot, iter=iter_, body=self.expr(e.body, frame, inner))
         raise TypeError(f"unknown expression node {type(e).__name__}")
+
+    def _has(self, e: ast.Method, x) -> dict:
+        obj, index = e.obj, None
+        if isinstance(obj, ast.Index) and len(obj.items) == 1 and obj.items[0].kind == "expr":
+            obj, index = obj.obj, x(obj.items[0].expr)
+        memory = e.args[0].id if e.args and isinstance(e.args[0], ast.Name) else ""
+        return self.node("has", e, obj=x(obj), index=index, memory=memory)
 
     def function(self, f: ast.FuncDef) -> dict:
         frame = _Frame()
@@ -129,6 +143,7 @@ def _space_chain(e) -> dict | None:
     return {"kind": e.kind, "transforms": list(reversed(chain))}
 
 
+@with_depth_room
 def compile_program(program: ast.Program, source: str | None = None) -> dict:
     """The policy IR of a program that passed `check` without errors."""
     ir: dict = {
@@ -145,8 +160,9 @@ def compile_program(program: ast.Program, source: str | None = None) -> dict:
     for order, s in enumerate(program.stmts):
         where = {"line": s.line, "order": order}
         if isinstance(s, ast.TaskStmt):
-            ir["tasks"].append({"task": _task(s.task), "kinds": [k.name for k in s.kinds],
-                                "rank": _rank(s.task, None, None), **where})
+            for t in s.tasks:
+                ir["tasks"].append({"task": _task(t), "kinds": [k.name for k in s.kinds],
+                                    "rank": _rank(t, None, None), **where})
         elif isinstance(s, ast.RegionStmt):
             ir["regions"].append({"task": _task(s.task), "region": _region(s.region), "processor": s.proc.name,
                                   "memories": [m.name for m in s.mems],
@@ -154,13 +170,19 @@ def compile_program(program: ast.Program, source: str | None = None) -> dict:
         elif isinstance(s, ast.LayoutStmt):
             ir["layouts"].append(_layout(s, where))
         elif isinstance(s, ast.InstanceLimitStmt):
-            ir["instance_limits"].append({"task": _task(s.task), "limit": s.limit, **where})
+            ir["instance_limits"].append({"task": _task(s.task), "limit": s.limit,
+                                          "processor": s.kind.name if s.kind else "*", **where})
         elif isinstance(s, ast.CollectStmt):
             ir["collect"].append({"task": _task(s.task), "region": _region(s.region),
                                   "rank": _rank(s.task, s.region, None), **where})
         elif isinstance(s, (ast.IndexMapStmt, ast.SingleMapStmt)):
             key = "index_maps" if isinstance(s, ast.IndexMapStmt) else "single_maps"
-            ir[key].append({"tasks": [t.name for t in s.tasks], "function": s.func.name, **where})
+            function = s.func.name
+            if getattr(s, "space", None) is not None:
+                upgraded = upgraded_function(s, f"{s.func.name}@{s.space.name}")
+                function = upgraded.name.name
+                ir["functions"].setdefault(function, comp.function(upgraded))
+            ir[key].append({"tasks": [t.name for t in s.tasks], "function": function, **where})
         elif isinstance(s, ast.ControlReplicateStmt):
             ir["control_replicate"].append({"tasks": [t.name for t in s.tasks], **where})
         elif isinstance(s, ast.TaskStealStmt):
@@ -179,6 +201,17 @@ def compile_program(program: ast.Program, source: str | None = None) -> dict:
             args = [comp.expr(a, frame, {}) for a in s.args]
             ir["prints"].append({"format": s.fmt, "args": args, "nslots": frame.count, **where})
     return ir
+
+
+def upgraded_function(s: ast.IndexMapStmt, name: str) -> ast.FuncDef:
+    """The current form of `IndexTaskMap TASKS SPACE FUNC;`:
+    `def NAME(Task task) { return SPACE[*FUNC(task.ipoint, task.ispace, SPACE)]; }`."""
+    at = {"line": s.line, "col": s.col, "end_line": s.line}
+    task = lambda: ast.Name("task", **at)  # noqa: E731
+    space = lambda: ast.Name(s.space.name, **at)  # noqa: E731
+    call = ast.Call(s.func.name, [ast.Attr(task(), "ipoint", **at), ast.Attr(task(), "ispace", **at), space()], **at)
+    body = ast.Index(space(), [ast.IndexItem("splat", call, **at)], **at)
+    return ast.FuncDef(ast.Ident(name, **at), [ast.Param("Task", "task", **at)], [ast.Return(body, **at)], **at)
 
 
 def _layout(s: ast.LayoutStmt, where: dict) -> dict:

@@ -12,10 +12,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.visitors import Transformer_NonRecursive
 
-from hpcmap.dsl import ast, fastparse
+from hpcmap.dsl import ast
 from hpcmap.dsl.diagnostics import Diagnostic
 
 GRAMMAR_PATH = Path(__file__).with_name("mapper.lark")
@@ -57,8 +58,8 @@ def _present(items) -> list:
 
 
 @v_args(meta=True)
-class _ToAst(Transformer):
-    """Turns lark's parse tree into `ast` nodes."""
+class _ToAst(Transformer_NonRecursive):
+    """Turns lark's parse tree into `ast` nodes (without recursion, so any nesting depth works)."""
 
     # --- names
     def name(self, meta, c):
@@ -72,6 +73,8 @@ class _ToAst(Transformer):
 
     def name_list(self, meta, c):
         return list(c)
+
+    target_list = name_list
 
     # --- top level
     def start(self, meta, c):
@@ -97,13 +100,15 @@ class _ToAst(Transformer):
         return str(c[0])
 
     def limit_stmt(self, meta, c):
-        return _pos(ast.InstanceLimitStmt(c[0], int(c[1])), meta)
+        return _pos(ast.InstanceLimitStmt(c[0], int(c[2]), c[1]), meta)
 
     def collect_stmt(self, meta, c):
         return _pos(ast.CollectStmt(c[0], c[1]), meta)
 
     def index_map_stmt(self, meta, c):
-        return _pos(ast.IndexMapStmt(c[0], c[1]), meta)
+        if c[2] is None:
+            return _pos(ast.IndexMapStmt(c[0], c[1]), meta)
+        return _pos(ast.IndexMapStmt(c[0], c[2], space=c[1]), meta)
 
     def single_map_stmt(self, meta, c):
         return _pos(ast.SingleMapStmt(c[0], c[1]), meta)
@@ -197,6 +202,9 @@ class _ToAst(Transformer):
 
     def index(self, meta, c):
         return _pos(ast.Index(c[0], list(c[1:])), meta)
+
+    def splat(self, meta, c):
+        return _pos(ast.Splat(c[0]), meta)
 
     def item_expr(self, meta, c):
         return _pos(ast.IndexItem("expr", c[0]), meta)
@@ -410,19 +418,10 @@ def _syntax_diag(e: UnexpectedInput, text: str, source: str) -> Diagnostic:
     return Diagnostic("E101", f"unexpected {value!r}", tok.line, tok.column, hint, source)
 
 
-def parse(text: str, source: str = "<string>", *, fast: bool = True) -> ParseResult:
-    """Parse mapper text; on a syntax error the program is None and a diagnostic says why.
-
-    Well-formed text takes the fast path (`fastparse`); anything else, or `fast=False`, takes
-    lark, which gives the same tree for well-formed text and the diagnostics for the rest.
-    """
+def parse(text: str, source: str = "<string>") -> ParseResult:
+    """Parse mapper text; on a syntax error the program is None and a diagnostic says why."""
     text = text.replace("\r\n", "\n")
     fixed_text, diags = _repair_colon_defs(text, source)
-    if fast and not diags:
-        try:
-            return ParseResult(fastparse.parse_program(fixed_text, source))
-        except fastparse.FastParseError:
-            pass
     recovery = _Recovery(fixed_text, source)
     comments: list[ast.Comment] = []
     try:
