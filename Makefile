@@ -16,6 +16,8 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	@$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	@$(VENV)/bin/python -m pip install --quiet -e '.[test]'
+	@# trace-opt (the agent's optimizer) without its declared litellm, xgboost, scikit-learn: never imported here
+	@$(VENV)/bin/python -m pip install --quiet --no-deps 'trace-opt==0.1.3.8'
 	@touch $@
 
 ## demo: stencil on this machine, 5 trials, with Legion's DefaultMapper
