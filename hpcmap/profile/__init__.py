@@ -18,8 +18,6 @@ def summarize(h5_path: Path, run: str | None = None) -> dict:
     return _summarize(Path(h5_path), run)
 
 
-def feedback(summary: dict) -> str:
-    """Short ranked text for the optimizer: where the time of the run went."""
-    from hpcmap.profile.feedback import feedback as _feedback
-
-    return _feedback(summary)
+# Bound here, after the submodule of the same name is loaded, so that `hpcmap.profile.feedback` stays
+# this function however the submodule is imported later (a lazy import would replace it by the module).
+from hpcmap.profile.feedback import feedback  # noqa: E402  (short ranked text: where a run's time went)

@@ -1,8 +1,15 @@
-"""Short ranked text, for the optimizer, on where a run's time went (built only from a summary)."""
+"""Short ranked text, for the optimizer, on where a run's time went (built only from a summary).
+
+`feedback` says where the time went; `suggestions` turns the same summary into what a mapper could
+change: copies by path and volume, idle processors, the critical path, memory pressure.
+"""
 from __future__ import annotations
 
 APP_KINDS = ("GPU", "CPU", "OMP", "IO", "PY")
 MAX_LINES = 8
+COPY_SHARE = 0.10        # copies busy for more than this share of the span are worth removing
+IDLE_SHARE = 0.50        # processors idle for more than this share of the span are under-used
+MEMORY_FULL = 0.90
 
 
 def feedback(summary: dict) -> str:
@@ -68,6 +75,54 @@ def feedback(summary: dict) -> str:
                                               f"of the span, most in {top.get('what', '?')} ({_t(top.get('time_s', 0))})."))
     findings.sort(key=lambda f: (-round(f[0], 6), f[1]))
     return "\n".join([head] + [f"{i}. {text}" for i, (_, text) in enumerate(findings[:MAX_LINES], 1)])
+
+
+def suggestions(summary: dict) -> list[str]:
+    """What a mapper could change, most promising first; empty when the trace shows nothing to fix."""
+    span = summary.get("span_s", 0.0) or 0.0
+    if span <= 0:
+        return []
+    found: list[tuple[float, str]] = []
+    copies = summary.get("copies", {})
+    share = copies.get("busy_s", 0.0) / span
+    if share > COPY_SHARE and copies.get("paths"):
+        top = copies["paths"][0]
+        regions = ", ".join(r["region"] for r in copies.get("regions", [])[:3])
+        found.append((share, f"Copies keep the machine busy {_pct(share)} of the span, most on {top['path']} "
+                             f"({top['count']} copies, {_bytes(top['bytes'])}): place the regions"
+                             + (f" ({regions})" if regions else "") + " in memory that both their producer and "
+                             "consumer tasks reach, or run those tasks on the same processor kind."))
+    procs = summary.get("processors", {})
+    for kind in APP_KINDS:
+        p = procs.get(kind)
+        if not p:
+            continue
+        busy = p["app_busy_fraction"]
+        if busy == 0:
+            found.append((1.0 if kind == "GPU" else 0.3, f"The {p['count']} {kind}s run no application task: if tasks "
+                                                          f"have {kind} variants, list {kind} first in their Task "
+                                                          "statements."))
+        elif 1 - busy > IDLE_SHARE and p["count"] > 1:
+            found.append((1 - busy, f"{kind}s are idle {_pct(1 - busy)} of the span: spread index launches over "
+                                    f"all {p['count']} of them (IndexTaskMap with a block or cyclic function over "
+                                    f"Machine({kind}))."))
+    cp = summary.get("critical_path", {})
+    if cp.get("available") and cp.get("parts"):
+        parts = "; ".join(f"{part['what']} {_t(part['time_s'])}" for part in cp["parts"][:3])
+        found.append((cp.get("span_fraction", 0.0) * 0.8, f"The critical path ({_t(cp.get('time_s', 0.0))}) is mostly "
+                                                          f"{parts}: make those faster (a faster processor, data in "
+                                                          "its processor's memory) before anything off the path."))
+    mapper = summary.get("mapper_calls", {})
+    if mapper.get("span_fraction", 0.0) > COPY_SHARE:
+        found.append((mapper["span_fraction"], f"Mapper calls take {_pct(mapper['span_fraction'])} of the span: "
+                                               "simpler mapping functions, fewer statements."))
+    for mem in summary.get("memories", []):
+        if (mem.get("peak_fraction") or 0) > MEMORY_FULL:
+            found.append((mem["peak_fraction"], f"{mem['kind']} {mem['mem_id']} is {_pct(mem['peak_fraction'])} full "
+                                                "at its peak: give its regions a fallback memory, or CollectMemory "
+                                                "for read-only ones."))
+    found.sort(key=lambda f: (-round(f[0], 6), f[1]))
+    return [text for _, text in found]
 
 
 def _pct(x: float) -> str:

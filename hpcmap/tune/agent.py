@@ -23,6 +23,7 @@ Options (Context.options; all optional):
   retries      retries per LLM request on 429, 5xx, timeouts (default 3)
   max_repairs  LLM calls per candidate beyond the first (default 3)
   memory       earlier results shown to the LLM (default 5)
+  store        the study's store (an .h5 path): profile feedback reads the candidates' traces there
 """
 from __future__ import annotations
 
@@ -262,7 +263,25 @@ class AgentOptimizer:
     # -- what the LLM starts from
 
     def _feedback(self, e: Evaluated, history: list[Evaluated]) -> str:
-        return e.feedback or guide.describe(e, history, self.mode)
+        if e.feedback:
+            return e.feedback
+        profile = self._profile_text(e) if self.mode == "profile" and e.ok else ""
+        return guide.describe(e, history, self.mode, profile)
+
+    def _profile_text(self, e: Evaluated) -> str:
+        """Where the time of this candidate's profiled run went, from the study store's trace ('' if none)."""
+        store = self.context.options.get("store")
+        if not store or not Path(store).exists():
+            return ""
+        from hpcmap.profile import summarize
+        from hpcmap.profile.feedback import feedback, suggestions
+        from hpcmap.store import Store
+
+        runs = [r["trace"] for r in Store(store).records() if r.get("name") == e.candidate.name and r.get("trace")]
+        if not runs:
+            return ""
+        summary = summarize(Path(store), runs[0].split("/", 1)[-1])
+        return "\n".join([feedback(summary)] + [f"Suggest: {s}" for s in suggestions(summary)])
 
     def _base(self, history: list[Evaluated], k: int) -> _Base:
         """The best of the last batch (its last entry when none ran), skipping mappers that do not parse."""
@@ -306,7 +325,13 @@ class AgentOptimizer:
             if cand is not None:
                 proposals.append(cand)
                 measured.add(mapper_key(cand.text))
+            for exchange in self.last_exchanges:
+                exchange.tags.setdefault("candidate", cand.name if cand else None)
         return proposals
+
+    def exchanges_of(self, name: str) -> list[dict]:
+        """The last propose's LLM calls that led to candidate `name`, as plain dicts for the store."""
+        return [e.as_dict() for e in self.last_exchanges if e.tags.get("candidate") == name]
 
     def _propose_one(self, base: _Base, history: list[Evaluated], measured: set, slot: int,
                      number: int) -> Candidate | None:

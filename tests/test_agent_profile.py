@@ -1,0 +1,63 @@
+"""Profile feedback for the agent, from real stencil runs: where the time went and what a mapper could change."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hpcmap.profile import summarize
+from hpcmap.profile.feedback import suggestions
+from hpcmap.tune import feedback
+from hpcmap.tune.base import Candidate, Evaluated
+
+REPO = Path(__file__).resolve().parent.parent
+MACHINE = """name = "cpu4"
+nodes = 1
+[node]
+cpus = 4
+utility = 1
+sysmem_mb = 512
+"""
+ONE_CPU = """Task * CPU;
+m = Machine(CPU);
+def first(Task task) {
+    return m[0, 0];
+}
+IndexTaskMap * first;
+"""
+
+
+@pytest.fixture(scope="module")
+def one_cpu_trace(tmp_path_factory) -> Path:
+    """A stencil run on 4 CPUs whose mapper sends every point of every index launch to the first CPU."""
+    d = tmp_path_factory.mktemp("profile")
+    (d / "cpu4.toml").write_text(MACHINE)
+    (d / "one.map").write_text(ONE_CPU)
+    proc = subprocess.run([sys.executable, "-m", "hpcmap.cli", "run", "stencil", "--machine", str(d / "cpu4.toml"),
+                           "--mapper", str(d / "one.map"), "--trials", "1", "--size", "nx=400,ny=400,steps=10",
+                           "--profile", str(d / "prof")], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return d / "prof" / "trace.h5"
+
+
+def test_idle_processors_and_critical_path_are_suggested(one_cpu_trace):
+    summary = summarize(one_cpu_trace)
+    found = suggestions(summary)
+    assert summary["processors"]["CPU"]["count"] == 4
+    assert any(s.startswith("CPUs are idle") and "all 4 of them" in s for s in found), found
+    if summary["critical_path"].get("available"):
+        assert any(s.startswith("The critical path") for s in found)
+    assert suggestions(summary) == found     # deterministic
+
+
+def test_profile_mode_adds_the_trace_to_the_agents_feedback(one_cpu_trace):
+    from hpcmap.profile import feedback as where  # the function, even after the submodule was imported
+
+    summary = summarize(one_cpu_trace)
+    text = where(summary) + "\n" + "\n".join(suggestions(summary))
+    result = Evaluated(Candidate("one", ONE_CPU), "ok", 0.5)
+    with_profile = feedback.describe(result, [result], "profile", text)
+    assert "Profile of this run" in with_profile and "CPUs are idle" in with_profile
+    assert "Profile of this run" not in feedback.describe(result, [result], "suggest", text)
