@@ -1,0 +1,87 @@
+/* SUMMA for C = A * B on a gx x gy processor grid, written with Legion's C++ API.
+ *
+ * The inner dimension is cut into K panels (-panels, a multiple of lcm(gx, gy); default
+ * lcm(gx, gy)). Grid point (i, j) owns C tile (i, j); at step s (0 <= s < K) every point of grid
+ * row i multiplies the same A tile (i, s) and every point of grid column j the same B tile (s, j):
+ * the panel broadcasts, realized as pulls from the tile's owner. The placement tasks deal the
+ * panels round-robin: A tile (i, s) lives on grid point (i, s mod gy) and B tile (s, j) on
+ * (s mod gx, j), so each step's broadcasts start from one owner per row and per column. */
+#include <numeric>
+#include <vector>
+
+#include "legion.h"
+#include "hpcmap_app.h"
+#include "hpcmap_mapper.h"
+#include "matmul.h"
+
+using namespace Legion;
+using matmul::coord_t;
+
+namespace {
+
+void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, Runtime *rt)
+{
+  matmul::Options opt = matmul::parse_options("summa", 512);
+  const coord_t gx = opt.gx, gy = opt.gy, L = std::lcm(gx, gy);
+  const coord_t K = hpcmap_app::int_flag(Runtime::get_input_args(), "-panels", L);
+  if (K < 1 || K % L != 0 || K > opt.k) {
+    fprintf(stderr, "summa: -panels %lld must be a multiple of lcm(gx, gy) = %lld and at most k = %lld\n",
+            (long long)K, (long long)L, (long long)opt.k);
+    exit(2);
+  }
+  LogicalRegion a = matmul::create_matrix(ctx, rt, "A", opt.m, opt.k);
+  LogicalRegion b = matmul::create_matrix(ctx, rt, "B", opt.k, opt.n);
+  LogicalRegion c = matmul::create_matrix(ctx, rt, "C", opt.m, opt.n);
+  IndexSpace grid = rt->create_index_space(ctx, Rect<2>(Point<2>(0, 0), Point<2>(gx - 1, gy - 1)));
+  rt->attach_name(grid, "grid");
+  IndexSpace a_homes = rt->create_index_space(ctx, Rect<3>(Point<3>(0, 0, 0), Point<3>(gx - 1, gy - 1, K / gy - 1)));
+  IndexSpace b_homes = rt->create_index_space(ctx, Rect<3>(Point<3>(0, 0, 0), Point<3>(gx - 1, gy - 1, K / gx - 1)));
+
+  auto a_tile = [&](coord_t i, coord_t s) { return matmul::tile_rect(opt.m, opt.k, gx, K, i, s); };
+  auto b_tile = [&](coord_t s, coord_t j) { return matmul::tile_rect(opt.k, opt.n, K, gy, s, j); };
+  LogicalPartition a_home = matmul::tile_view(ctx, rt, a, a_homes, [&](const DomainPoint &p) {
+    return a_tile(p[0], p[1] + p[2] * gy);
+  }, "a_home");
+  LogicalPartition b_home = matmul::tile_view(ctx, rt, b, b_homes, [&](const DomainPoint &p) {
+    return b_tile(p[0] + p[2] * gx, p[1]);
+  }, "b_home");
+  LogicalPartition c_tiles = matmul::tile_view(ctx, rt, c, grid, [&](const DomainPoint &p) {
+    return matmul::tile_rect(opt.m, opt.n, gx, gy, p[0], p[1]);
+  }, "c_tiles");
+  std::vector<LogicalPartition> a_step, b_step;
+  for (coord_t s = 0; s < K; s++) {
+    a_step.push_back(matmul::tile_view(ctx, rt, a, grid, [&](const DomainPoint &p) { return a_tile(p[0], s); },
+                                       "a_step"));
+    b_step.push_back(matmul::tile_view(ctx, rt, b, grid, [&](const DomainPoint &p) { return b_tile(s, p[1]); },
+                                       "b_step"));
+  }
+
+  double elapsed = 0.0;
+  for (int it = 0; it < opt.warmup + opt.iters; it++) {
+    matmul::place(ctx, rt, matmul::PLACE_A_TASK_ID, a_home, a);
+    matmul::place(ctx, rt, matmul::PLACE_B_TASK_ID, b_home, b);
+    matmul::place(ctx, rt, matmul::PLACE_C_TASK_ID, c_tiles, c);
+    long long t0 = hpcmap_app::fenced_time_us(ctx, rt);
+    for (int s = 0; s < (int)K; s++) {
+      bool corrupt = opt.fault == matmul::Fault::corrupt && s == K - 1;
+      matmul::gemm(ctx, rt, grid, c_tiles, c, a_step[matmul::a_step_read(opt, s, (int)K)], a, b_step[s], b, false,
+                   corrupt);
+    }
+    long long t1 = hpcmap_app::fenced_time_us(ctx, rt);
+    if (it >= opt.warmup) elapsed += (t1 - t0) * 1e-6;
+  }
+
+  long long wrong = matmul::check(ctx, rt, opt, a, b, c);
+  matmul::report(rt, "summa", opt, elapsed, wrong, "\"steps\": " + std::to_string(K));
+}
+
+}  // namespace
+
+int main(int argc, char **argv)
+{
+  Runtime::set_top_level_task_id(matmul::TOP_LEVEL_TASK_ID);
+  hpcmap_app::register_variant<top_level>(matmul::TOP_LEVEL_TASK_ID, "top_level", Processor::LOC_PROC, false);
+  matmul::register_tasks();
+  hpcmap::register_mapper();
+  return Runtime::start(argc, argv);
+}
