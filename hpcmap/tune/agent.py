@@ -27,6 +27,7 @@ Options (Context.options; all optional):
 """
 from __future__ import annotations
 
+import functools
 import json
 import re
 import warnings
@@ -98,7 +99,9 @@ def part_of(stmt, single_only: set[str]) -> str:
     return "index_mapping"
 
 
+@functools.lru_cache(maxsize=512)
 def _program(text: str) -> ast.Program | None:
+    """The parsed mapper (None if it does not parse); cached, since every propose reads the whole history."""
     from hpcmap.dsl.parser import parse
 
     return parse(text).program
@@ -291,7 +294,7 @@ class AgentOptimizer:
         if chosen is None:
             from hpcmap.tune.base import best
 
-            chosen = best(history)
+            chosen = best([e for e in history if _parses(e.candidate.text)])
         if chosen is None:
             start = "the default mapper (no statements)" if not self.context.start_text.strip() else "the starting mapper"
             return _Base(self.context.start_text, f"Nothing has been measured yet; this is {start}. "
