@@ -1,6 +1,7 @@
 /* Expression and statement semantics, mirroring hpcmap/dsl/evaluate.py. */
 #include "evaluator.h"
 
+#include <cstdint>
 #include <cstdio>
 #include <stdexcept>
 
@@ -14,7 +15,16 @@ struct Return {
   Value value;
 };
 
-int64_t tdiv(int64_t a, int64_t b) { return a / b; }  // C++ division truncates toward zero
+/* Deepest evaluation nesting (expressions and calls); the checker keeps expressions within 2000. */
+constexpr int kMaxDepth = 5000;
+
+struct DepthGuard {
+  int &depth;
+  explicit DepthGuard(int &d) : depth(d) { ++depth; }
+  ~DepthGuard() { --depth; }
+};
+
+bool short_circuit(const std::string &op) { return op == "&&" || op == "||"; }
 
 std::string replace_all(std::string s, const std::string &from, const std::string &to)
 {
@@ -110,8 +120,51 @@ Value Evaluator::map(const std::string &fname, std::shared_ptr<const TaskView> t
   return v;
 }
 
+std::vector<Value> Evaluator::values(const std::vector<Node> &items, size_t from, std::vector<Value> &frame)
+{
+  std::vector<Value> out;
+  for (size_t k = from; k < items.size(); k++) {
+    const Node &item = items[k];
+    if (item.op != Node::UNPACK) {
+      out.push_back(eval(item, frame));
+      continue;
+    }
+    Value v = eval(item.kids[0], frame);
+    if (v.kind == Value::TUPLE)
+      for (int64_t x : v.tuple) out.push_back(Value::of_int(x));
+    else if (v.kind == Value::INT)
+      out.push_back(v);
+    else
+      fail(item, "'*' needs a tuple, got " + v.type_name());
+  }
+  return out;
+}
+
+bool Evaluator::has(const Node &n, std::vector<Value> &frame)
+{
+  Value obj = eval(n.kids[0], frame);
+  std::string kind;
+  if (n.has_lo) {
+    if (obj.kind != Value::SPACE) fail(n, "'.has()' needs a machine space, got " + obj.type_name());
+    int64_t i = want_int(n, eval(n.kids[1], frame), "an index");
+    int64_t count = machine_.count(obj.space->kind());
+    if (i < 0 || i >= count)
+      fail(n, "index " + std::to_string(i) + " out of range for the " + std::to_string(count) + " " +
+                  obj.space->kind() + " processors of a node");
+    kind = obj.space->kind();
+  } else if (obj.kind == Value::PROC) {
+    kind = obj.procs[0].kind;
+  } else {
+    fail(n, "'.has()' needs a processor, got " + obj.type_name());
+  }
+  auto it = machine_.sees.find(kind);
+  return it != machine_.sees.end() && it->second.count(n.name) > 0;
+}
+
 Value Evaluator::eval(const Node &n, std::vector<Value> &frame)
 {
+  DepthGuard guard(depth_);
+  if (depth_ > kMaxDepth) fail(n, "evaluation nests more than " + std::to_string(kMaxDepth) + " levels deep");
   switch (n.op) {
     case Node::INT: return Value::of_int(n.value);
     case Node::BOOL: return Value::of_bool(n.value != 0);
@@ -122,15 +175,18 @@ Value Evaluator::eval(const Node &n, std::vector<Value> &frame)
     case Node::GLOBAL: return global(n.slot);
     case Node::TUPLE: {
       Tuple t;
-      for (const Node &k : n.kids) t.push_back(want_int(n, eval(k, frame), "a tuple element"));
+      for (const Value &v : values(n.kids, 0, frame)) t.push_back(want_int(n, v, "a tuple element"));
       return Value::of_tuple(std::move(t));
     }
+    case Node::KIND: return Value::of_kind(n.name);
+    case Node::UNPACK: fail(n, "'*' unpacks a tuple only inside a tuple, an index or a call's arguments");
+    case Node::HAS: return Value::of_bool(has(n, frame));
     case Node::UNARY: {
       Value v = eval(n.kids[0], frame);
       if (n.name == "!") return Value::of_bool(!truth(n, v));
-      if (v.kind == Value::INT) return Value::of_int(-v.i);
+      if (v.kind == Value::INT) return Value::of_int(arith(n, "-", 0, v.i));
       if (v.kind == Value::TUPLE) {
-        for (int64_t &x : v.tuple) x = -x;
+        for (int64_t &x : v.tuple) x = arith(n, "-", 0, x);
         return v;
       }
       fail(n, "'-' needs an int or a tuple, got " + v.type_name());
@@ -144,11 +200,7 @@ Value Evaluator::eval(const Node &n, std::vector<Value> &frame)
       for (size_t k = 1; k < n.kids.size(); k++) args.push_back(eval(n.kids[k], frame));
       return method(n, obj, args);
     }
-    case Node::CALL: {
-      std::vector<Value> args;
-      for (const Node &k : n.kids) args.push_back(eval(k, frame));
-      return call(n.name, std::move(args), n.line);
-    }
+    case Node::CALL: return call(n.name, values(n.kids, 0, frame), n.line);
     case Node::MACHINE: {
       int64_t count = machine_.count(n.name);
       if (count <= 0 || machine_.nodes <= 0) fail(n, "machine has no " + n.name + " processors");
@@ -187,6 +239,7 @@ static bool same_value(const Value &a, const Value &b)
     }
     case Value::SPACE: return a.space == b.space;
     case Value::TASK: return a.task == b.task;
+    case Value::KIND: return a.word == b.word;
     default: return true;
   }
 }
@@ -196,7 +249,18 @@ Value Evaluator::binary(const Node &n, std::vector<Value> &frame)
   const std::string &o = n.name;
   if (o == "&&") return Value::of_bool(truth(n, eval(n.kids[0], frame)) && truth(n, eval(n.kids[1], frame)));
   if (o == "||") return Value::of_bool(truth(n, eval(n.kids[0], frame)) || truth(n, eval(n.kids[1], frame)));
-  Value a = eval(n.kids[0], frame), b = eval(n.kids[1], frame);
+  // A left-nested chain (a + b - c ...) is folded in a loop, so a long flat expression needs no deep stack.
+  std::vector<const Node *> spine{&n};
+  while (spine.back()->kids[0].op == Node::BINARY && !short_circuit(spine.back()->kids[0].name))
+    spine.push_back(&spine.back()->kids[0]);
+  Value acc = eval(spine.back()->kids[0], frame);
+  for (auto it = spine.rbegin(); it != spine.rend(); ++it) acc = combine(**it, std::move(acc), eval((*it)->kids[1], frame));
+  return acc;
+}
+
+Value Evaluator::combine(const Node &n, Value a, Value b)
+{
+  const std::string &o = n.name;
   if (o == "==") return Value::of_bool(same_value(a, b));
   if (o == "!=") return Value::of_bool(!same_value(a, b));
   if (o == "<" || o == "<=" || o == ">" || o == ">=") {
@@ -224,14 +288,17 @@ Value Evaluator::binary(const Node &n, std::vector<Value> &frame)
 
 int64_t Evaluator::arith(const Node &n, const std::string &o, int64_t a, int64_t b)
 {
-  if (o == "+") return a + b;
-  if (o == "-") return a - b;
-  if (o == "*") return a * b;
-  if (b == 0) fail(n, o == "/" ? "division by zero" : "modulo by zero");
-  int64_t q = tdiv(a, b);
-  if (o == "/") return q;
-  if (o == "%") return a - b * q;
-  fail(n, "unknown operator '" + o + "'");
+  int64_t r = 0;
+  bool overflow = false;
+  if ((o == "/" || o == "%") && b == 0) fail(n, o == "/" ? "division by zero" : "modulo by zero");
+  if (o == "+") overflow = __builtin_add_overflow(a, b, &r);
+  else if (o == "-") overflow = __builtin_sub_overflow(a, b, &r);
+  else if (o == "*") overflow = __builtin_mul_overflow(a, b, &r);
+  else if (o == "%") r = b == -1 ? 0 : a % b;  // C++ % truncates like the language's; x % -1 is 0
+  else if (o == "/") overflow = (a == INT64_MIN && b == -1), r = overflow ? 0 : a / b;
+  else fail(n, "unknown operator '" + o + "'");
+  if (overflow) fail(n, "integer overflow in " + std::to_string(a) + " " + o + " " + std::to_string(b));
+  return r;
 }
 
 Value Evaluator::attr(const Node &n, const Value &v)
@@ -249,11 +316,11 @@ Value Evaluator::attr(const Node &n, const Value &v)
     }
   } else if (v.kind == Value::TUPLE || v.kind == Value::SPACE) {
     const Tuple &t = v.kind == Value::TUPLE ? v.tuple : v.space->size();
-    if (v.kind == Value::SPACE && name == "size") return Value::of_tuple(t);
-    if (name == "len" || (v.kind == Value::TUPLE && name == "size")) return Value::of_int((int64_t)t.size());
+    if (name == "size") return Value::of_tuple(t);
+    if (name == "len") return Value::of_int((int64_t)t.size());
     if (name == "volume") {
       int64_t out = 1;
-      for (int64_t x : t) out *= x;
+      for (int64_t x : t) out = arith(n, "*", out, x);
       return Value::of_int(out);
     }
   }
@@ -304,7 +371,9 @@ Value Evaluator::index(const Node &n, const Value &obj, std::vector<Value> &fram
       continue;
     }
     Value v = eval(n.kids[k + 1], frame);
-    if (n.items[k] == Node::SPLAT) {
+    if (n.items[k] == Node::SPLAT && v.kind == Value::INT) {
+      values.emplace_back(v.i);
+    } else if (n.items[k] == Node::SPLAT) {
       if (v.kind != Value::TUPLE) fail(n, "'*' needs a tuple, got " + v.type_name());
       for (int64_t x : v.tuple) values.emplace_back(x);
     } else {

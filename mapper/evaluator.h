@@ -4,6 +4,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -12,10 +13,12 @@
 
 namespace hpcmap {
 
-/* What evaluation needs of the machine: nodes and processors of each kind per node. */
+/* What evaluation needs of the machine: nodes, processors of each kind per node, and the memory
+ * kinds that processors of each kind have affinity to (`.has(MEM)`). */
 struct MachineShape {
   int64_t nodes = 1;
-  std::map<std::string, int64_t> procs;  // "CPU" -> per-node count
+  std::map<std::string, int64_t> procs;               // "CPU" -> per-node count
+  std::map<std::string, std::set<std::string>> sees;  // "GPU" -> {"FBMEM", "ZCMEM"}
   int64_t count(const std::string &kind) const
   {
     auto it = procs.find(kind);
@@ -41,6 +44,10 @@ private:
   const Value &global(int index);
   Value eval(const Node &n, std::vector<Value> &frame);
   Value binary(const Node &n, std::vector<Value> &frame);
+  Value combine(const Node &n, Value a, Value b);
+  std::vector<Value> values(const std::vector<Node> &items, size_t from, std::vector<Value> &frame);
+  bool has(const Node &n, std::vector<Value> &frame);
+  int depth_ = 0;
   int64_t arith(const Node &n, const std::string &op, int64_t a, int64_t b);
   Value attr(const Node &n, const Value &v);
   Value method(const Node &n, const Value &obj, const std::vector<Value> &args);

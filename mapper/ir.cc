@@ -20,7 +20,8 @@ const std::pair<const char *, Node::Op> kOps[] = {
     {"int", Node::INT}, {"bool", Node::BOOL}, {"local", Node::LOCAL}, {"global", Node::GLOBAL},
     {"tuple", Node::TUPLE}, {"unary", Node::UNARY}, {"binary", Node::BINARY}, {"cond", Node::COND},
     {"attr", Node::ATTR}, {"method", Node::METHOD}, {"call", Node::CALL}, {"machine", Node::MACHINE},
-    {"index", Node::INDEX}, {"slice", Node::SLICE}, {"tuple_for", Node::TUPLE_FOR}};
+    {"index", Node::INDEX}, {"slice", Node::SLICE}, {"tuple_for", Node::TUPLE_FOR}, {"kind", Node::KIND},
+    {"splat", Node::UNPACK}, {"has", Node::HAS}};
 
 Node read_node(const Json &j)
 {
@@ -80,6 +81,14 @@ Node read_node(const Json &j)
       n.slot = (int)j.get_int("slot", 0);
       n.kids.push_back(read_node(j["iter"]));
       n.kids.push_back(read_node(j["body"]));
+      break;
+    case Node::KIND: n.name = j.get_string("value", ""); break;
+    case Node::UNPACK: n.kids.push_back(read_node(j["expr"])); break;
+    case Node::HAS:
+      n.name = j.get_string("memory", "");
+      n.kids.push_back(read_node(j["obj"]));
+      n.has_lo = !j["index"].is_null();
+      n.kids.push_back(n.has_lo ? read_node(j["index"]) : Node());
       break;
   }
   return n;

@@ -12,15 +12,17 @@ namespace hpcmap {
 /* An expression node. Operands live in `kids`:
  * UNARY: operand; BINARY: left, right; COND: cond, then, else; ATTR: obj; METHOD: obj, args...;
  * CALL: args...; INDEX: obj, items... (item kinds in `items`); SLICE: obj, lo, hi (present per has_lo/has_hi);
- * TUPLE: items...; TUPLE_FOR: iter, body. */
+ * TUPLE: items...; TUPLE_FOR: iter, body; UNPACK (`*t`, an item of TUPLE or CALL): the tuple;
+ * KIND: the word in `name`; HAS: obj, index (present per has_lo). */
 struct Node {
-  enum Op { INT, BOOL, LOCAL, GLOBAL, TUPLE, UNARY, BINARY, COND, ATTR, METHOD, CALL, MACHINE, INDEX, SLICE, TUPLE_FOR };
+  enum Op { INT, BOOL, LOCAL, GLOBAL, TUPLE, UNARY, BINARY, COND, ATTR, METHOD, CALL, MACHINE, INDEX, SLICE, TUPLE_FOR,
+            KIND, UNPACK, HAS };
   enum Item { EXPR, SPLAT, ALL };
   Op op = INT;
   int line = 0;
   int64_t value = 0;  // INT, BOOL
   int slot = 0;       // LOCAL, GLOBAL (index), TUPLE_FOR
-  std::string name;   // operator, attribute, method, function, kind
+  std::string name;   // operator, attribute, method, function, kind; HAS: the memory kind
   std::vector<Node> kids;
   std::vector<Item> items;
   bool has_lo = false, has_hi = false;

@@ -44,8 +44,12 @@ MachineShape MachineView::shape(int64_t local_node) const
 {
   MachineShape s;
   s.nodes = nodes_;
-  for (const char *word : {"CPU", "GPU", "OMP", "IO", "PY", "PROC"})
-    s.procs[word] = (int64_t)procs(proc_kind(word), local_node).size();
+  for (const char *word : {"CPU", "GPU", "OMP", "IO", "PY", "PROC"}) {
+    const auto &list = procs(proc_kind(word), local_node);
+    s.procs[word] = (int64_t)list.size();
+    for (const char *mem : {"SYSMEM", "FBMEM", "ZCMEM", "RDMEM", "SOCKMEM"})
+      if (!list.empty() && best_memory(list[0], mem_kind(mem)).exists()) s.sees[word].insert(mem);
+  }
   return s;
 }
 

@@ -13,6 +13,7 @@ std::string Value::type_name() const
     case TASK: return "a task";
     case PROC: return "a processor";
     case PROCSET: return "a set of processors";
+    case KIND: return "a kind";
     default: return "nothing";
   }
 }
@@ -42,6 +43,7 @@ std::string Value::format() const
       for (size_t k = 0; k < procs.size(); k++) out += (k ? ", " : "") + proc_text(procs[k]);
       return out + "}";
     }
+    case KIND: return word;
     default: return "task";
   }
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -23,8 +24,9 @@ struct TaskView {
 };
 
 struct Value {
-  enum Kind { NONE, INT, BOOL, TUPLE, SPACE, TASK, PROC, PROCSET } kind = NONE;
+  enum Kind { NONE, INT, BOOL, TUPLE, SPACE, TASK, PROC, PROCSET, KIND } kind = NONE;
   int64_t i = 0;  // INT, BOOL
+  std::string word;  // KIND: a processor or memory kind word
   Tuple tuple;
   std::shared_ptr<const Space> space;
   std::shared_ptr<const TaskView> task;
@@ -35,6 +37,7 @@ struct Value {
   static Value of_tuple(Tuple t) { Value x; x.kind = TUPLE; x.tuple = std::move(t); return x; }
   static Value of_space(std::shared_ptr<const Space> s) { Value x; x.kind = SPACE; x.space = std::move(s); return x; }
   static Value of_task(std::shared_ptr<const TaskView> t) { Value x; x.kind = TASK; x.task = std::move(t); return x; }
+  static Value of_kind(std::string w) { Value x; x.kind = KIND; x.word = std::move(w); return x; }
 
   /* "an int", "a tuple", ... as in error messages. */
   std::string type_name() const;
