@@ -19,11 +19,12 @@ Options (Context.options; all optional):
   feedback     raw | explain | suggest | profile (default suggest)
   price_in     price per million prompt tokens (default 0)
   price_out    price per million completion tokens (default 0)
-  timeout      seconds per LLM request (default 120)
+  llm_timeout  seconds per LLM request (default 120; `timeout` is read too)
   retries      retries per LLM request on 429, 5xx, timeouts (default 3)
   max_repairs  LLM calls per candidate beyond the first (default 3)
   memory       earlier results shown to the LLM (default 5)
-  store        the study's store (an .h5 path): profile feedback reads the candidates' traces there
+  store        the study's store: profile feedback reads the candidates' traces there (default: the
+               store beside Context.study_dir, which `hpcmap tune` names STORE_STEM.tune)
 """
 from __future__ import annotations
 
@@ -273,7 +274,7 @@ class AgentOptimizer:
 
     def _profile_text(self, e: Evaluated) -> str:
         """Where the time of this candidate's profiled run went, from the study store's trace ('' if none)."""
-        store = self.context.options.get("store")
+        store = self.context.options.get("store") or _store_beside(self.context.study_dir)
         if not store or not Path(store).exists():
             return ""
         from hpcmap.profile import summarize
@@ -410,6 +411,14 @@ class AgentOptimizer:
             blocks = split_parts(e.candidate.text)
             variables = {params[p].py_name: (part_source(p, blocks[p]), None) for p in PARTS}
             opt.memory.add((variables, self._feedback(e, history)))
+
+
+def _store_beside(study_dir: str) -> str:
+    """`hpcmap tune` keeps optimizer files in STEM.tune beside the store STEM.h5."""
+    path = Path(study_dir) if study_dir else None
+    if path is None or path.suffix != ".tune":
+        return ""
+    return next((str(p) for p in sorted(path.parent.glob(f"{path.stem}.*")) if p.suffix in (".h5", ".hdf5")), "")
 
 
 def _parses(text: str) -> bool:

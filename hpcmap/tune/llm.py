@@ -76,7 +76,7 @@ def endpoint_from(options: dict, env: dict[str, str] | None = None) -> Endpoint:
         raise UserError("no LLM endpoint configured: set OPENAI_BASE_URL (an OpenAI-compatible server) "
                         "and/or OPENAI_API_KEY")
     return Endpoint(model=str(options.get("model") or DEFAULT_MODEL), base_url=base_url, api_key=key or NO_KEY,
-                    timeout_s=float(options.get("timeout") or DEFAULT_TIMEOUT_S),
+                    timeout_s=float(options.get("llm_timeout") or options.get("timeout") or DEFAULT_TIMEOUT_S),
                     retries=int(options.get("retries", DEFAULT_RETRIES)),
                     price_in=float(options.get("price_in") or 0.0), price_out=float(options.get("price_out") or 0.0))
 
