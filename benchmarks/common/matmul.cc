@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <map>
 #include <numeric>
+#include <vector>
 
 #include <cblas.h>
 
@@ -123,15 +124,23 @@ void gemm_cpu(const Task *task, const std::vector<PhysicalRegion> &regions, Cont
   if (corrupt_here(task)) o.c.base[0] += 1.0;
 }
 
+std::vector<long long> x_vector(long long seed, long long n)
+{
+  std::vector<long long> x(n);
+  for (long long j = 0; j < n; j++) x[j] = x_of(seed, j);
+  return x;
+}
+
 /* y = B x for this block of B's rows (y is a k x 1 matrix). */
 void check_bx_cpu(const Task *task, const std::vector<PhysicalRegion> &regions, Context, Runtime *rt)
 {
   const CheckArgs &args = *(const CheckArgs *)task->args;
   Tile y = tile_of(WDAcc(regions[0], FID_VALUE), rect_of(rt, regions[0]));
   Tile b = tile_of(ROAcc(regions[1], FID_VALUE), rect_of(rt, regions[1]));
+  std::vector<long long> x = x_vector(args.seed, b.cols);
   for (long long r = 0; r < b.rows; r++) {
     long long sum = 0;
-    for (long long c = 0; c < b.cols; c++) sum += (long long)b.base[r * b.ld + c * b.cs] * x_of(args.seed, c);
+    for (long long c = 0; c < b.cols; c++) sum += (long long)b.base[r * b.ld + c * b.cs] * x[c];
     y.base[r * y.ld] = (double)sum;
   }
 }
@@ -143,6 +152,7 @@ long long check_cx_cpu(const Task *task, const std::vector<PhysicalRegion> &regi
   Tile c = tile_of(ROAcc(regions[0], FID_VALUE), rect_of(rt, regions[0]));
   Tile a = tile_of(ROAcc(regions[1], FID_VALUE), rect_of(rt, regions[1]));
   Tile y = tile_of(ROAcc(regions[2], FID_VALUE), rect_of(rt, regions[2]));
+  std::vector<long long> x = x_vector(args.seed, c.cols);
   long long wrong = 0;
   for (long long r = 0; r < c.rows; r++) {
     long long cx = 0, ay = 0;
@@ -150,7 +160,7 @@ long long check_cx_cpu(const Task *task, const std::vector<PhysicalRegion> &regi
     for (long long j = 0; j < c.cols; j++) {
       double v = c.base[r * c.ld + j * c.cs];
       integral = integral && v == std::nearbyint(v);
-      cx += (long long)v * x_of(args.seed, j);
+      cx += (long long)v * x[j];
     }
     for (long long kk = 0; kk < a.cols; kk++)
       ay += (long long)a.base[r * a.ld + kk * a.cs] * (long long)y.base[kk * y.ld];
@@ -233,8 +243,10 @@ Options parse_options(const char *app, coord_t default_n)
   const InputArgs &args = Runtime::get_input_args();
   Options o;
   o.n = hpcmap_app::int_flag(args, "-n", default_n);
-  o.m = hpcmap_app::int_flag(args, "-m", o.n);
-  o.k = hpcmap_app::int_flag(args, "-k", o.n);
+  o.m = hpcmap_app::int_flag(args, "-m", 0);
+  o.k = hpcmap_app::int_flag(args, "-k", 0);
+  if (o.m <= 0) o.m = o.n;
+  if (o.k <= 0) o.k = o.n;
   o.procs = leaf_processor_count();
   near_square_grid(o.procs, o.gx, o.gy);
   coord_t gx = hpcmap_app::int_flag(args, "-gx", 0), gy = hpcmap_app::int_flag(args, "-gy", 0);

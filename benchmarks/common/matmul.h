@@ -34,8 +34,8 @@
  * with no zero entry, exact in 64-bit integers, plus exact spot checks of C(i, j) against the
  * direct dot product of the fill functions. Any wrong entry of C fails the test.
  *
- * Common flags: -n N (default: the app's), -m M and -k K (default N), -gx, -gy (grid; default
- * chosen from the processor count: GPUs if any, else CPUs), -iters I (timed, default 3),
+ * Common flags: -n N (default: the app's), -m M and -k K (default, or 0: N), -gx, -gy (grid; default
+ * or 0: chosen from the processor count, GPUs if any, else CPUs), -iters I (timed, default 3),
  * -warmup W (default 1), -seed S, -spot P (spot checks per check block, default 8),
  * -fault none|corrupt|stale: `corrupt` adds 1 to one entry of C in the last gemm step,
  * `stale` makes the app reuse the previous step's tiles of A at its last step (apps call

@@ -1,6 +1,6 @@
 /* SUMMA for C = A * B on a gx x gy processor grid, written with Legion's C++ API.
  *
- * The inner dimension is cut into K panels (-panels, a multiple of lcm(gx, gy); default
+ * The inner dimension is cut into K panels (-panels, a multiple of lcm(gx, gy); default or 0:
  * lcm(gx, gy)). Grid point (i, j) owns C tile (i, j); at step s (0 <= s < K) every point of grid
  * row i multiplies the same A tile (i, s) and every point of grid column j the same B tile (s, j):
  * the panel broadcasts, realized as pulls from the tile's owner. The placement tasks deal the
@@ -23,7 +23,8 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
 {
   matmul::Options opt = matmul::parse_options("summa", 512);
   const coord_t gx = opt.gx, gy = opt.gy, L = std::lcm(gx, gy);
-  const coord_t K = hpcmap_app::int_flag(Runtime::get_input_args(), "-panels", L);
+  coord_t K = hpcmap_app::int_flag(Runtime::get_input_args(), "-panels", 0);
+  if (K == 0) K = L;
   if (K < 1 || K % L != 0 || K > opt.k) {
     fprintf(stderr, "summa: -panels %lld must be a multiple of lcm(gx, gy) = %lld and at most k = %lld\n",
             (long long)K, (long long)L, (long long)opt.k);
