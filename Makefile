@@ -7,8 +7,9 @@ PYTEST := $(VENV)/bin/python -m pytest
 
 .PHONY: setup demo test perf clean
 
-## setup: virtual environment, the package (editable), the Legion runtime, and the builds
+## setup: virtual environment, the package (editable), the Legion runtime, OpenBLAS (as root), and the builds
 setup: $(VENV)/.installed
+	@if [ "$$(id -u)" = 0 ]; then benchmarks/common/setup_blas.sh; fi
 	@$(HPCMAP) legion setup
 	@$(HPCMAP) legion build
 
