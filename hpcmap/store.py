@@ -9,6 +9,11 @@ Layout:
                          elapsed_s, wall_s, stderr_tail
   /runs/<key>            the profiled trial's trace, written through hpcmap.profile.import_run_logs
 
+A store is one study: its app, size, machine, trials and application arguments (and, for a tune,
+the optimizer and its seed) are fixed when it is created (`/` attribute `study_meta`, JSON), and a
+later session with other ones is refused. One process at a time works on a store: `lock()` takes
+an exclusive flock on `.<name>.lock` beside it, which the kernel releases when the process dies.
+
 Every change is a transaction on a copy: the file is copied next to itself, the copy is opened,
 written (one candidate's record, and its trace through hpcmap.profile), flushed, closed and fsynced,
 then renamed over the study file. A rename is atomic, so a head killed at any instant (SIGKILL
@@ -21,6 +26,7 @@ records, about 0.1 s per 100 MB of traces.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
@@ -80,6 +86,47 @@ class Store:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive use of the store by this process; a second process gets one clear error."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.path.with_name(f".{self.path.name}.lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+                raise UserError(f"{self.path} is in use by hpcmap process {holder}; wait for it to finish "
+                                "or choose another --store") from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+
+    def meta(self) -> dict:
+        """The study's fixed parameters ({} for a store made before they were recorded)."""
+        with self._open("r") as f:
+            raw = f.attrs.get("study_meta")
+        return json.loads(raw) if raw else {}
+
+    def fix_meta(self, meta: dict) -> dict:
+        """Record the study's parameters on first use; refuse a session whose parameters differ.
+        Keys missing on either side are not compared; new keys are added. Returns the stored meta."""
+        stored = self.meta()
+        clashes = [k for k in meta if k in stored and stored[k] != meta[k]]
+        if clashes:
+            def show(m: dict) -> str:
+                return ", ".join(f"{k} {_short(m[k])}" for k in clashes)
+            raise UserError(f"{self.path} is a study of {show(stored)}; this run asks for {show(meta)}. "
+                            "Use the same settings to resume, or choose another --store")
+        merged = {**stored, **meta}
+        if merged != stored:
+            with self.transaction() as tmp, h5py.File(tmp, "a") as f:
+                f.attrs["study_meta"] = json.dumps(merged, sort_keys=True)
+        return merged
 
     def create(self) -> None:
         """Create the file if missing; check its format if present."""
@@ -181,6 +228,17 @@ def _write_record(group: h5py.Group, record: dict) -> None:
         [np.nan if t.get("elapsed_s") is None else t["elapsed_s"] for t in trials], dtype=np.float64))
     group.create_dataset("wall_s", data=np.array([t.get("wall_s") or 0.0 for t in trials], dtype=np.float64))
     group.create_dataset("trial_outcome", data=[t.get("outcome", "") for t in trials], dtype=_STR)
+
+
+def _short(value: object) -> str:
+    """A study parameter for an error line: machine specs by name, sizes as key=value."""
+    if isinstance(value, dict):
+        if "name" in value:
+            return str(value["name"])
+        return ",".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):
+        return " ".join(map(str, value)) or "(none)"
+    return str(value)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -1,6 +1,7 @@
 """`hpcmap eval MAPPER...` and `hpcmap store show STUDY.h5`."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -18,22 +19,41 @@ def register(subparsers) -> None:
                     "arrives. With --resume, candidates that already have a result are not run again.")
     p.add_argument("mappers", nargs="+", metavar="MAPPER", help="default, expert, or mapper files")
     p.add_argument("--app", required=True, help="application name (specs/apps/APP.toml), e.g. stencil")
+    add_study_arguments(p)
+    p.add_argument("--profile", metavar="DIR", help="run one extra profiled trial per successful candidate, "
+                                                     "logs under DIR/<candidate key>/")
+    p.add_argument("--json", action="store_true", help="print the study's results as JSON")
+    add_executor_arguments(p)
+    p.set_defaults(func=cmd_eval)
+
+    s = subparsers.add_parser("store", help="inspect a study's results store")
+    ss = s.add_subparsers(dest="store_command", metavar="ACTION", required=True)
+    show = ss.add_parser("show", help="candidates of a study, best first")
+    show.add_argument("store", help="the study's HDF5 file")
+    show.add_argument("--json", action="store_true", help="print {\"study\", \"candidates\": [...]}")
+    show.set_defaults(func=cmd_store_show)
+
+
+def add_study_arguments(p) -> None:
+    """Settings fixed for the life of a study store, and the store itself."""
     p.add_argument("--size", help="size preset and/or key=value overrides, e.g. nx=200,ny=200,steps=5")
     p.add_argument("--machine", default="local", help="machine spec name or .toml path (default: local)")
-    p.add_argument("--executor", choices=("local", "slurm", "mpi"), default="local",
-                   help="where candidates run (default: local processes)")
     p.add_argument("--trials", type=int, default=5, help="runs per candidate (default: 5)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per trial (default: 300)")
-    p.add_argument("--workers", type=int, help="local processes or MPI worker ranks (default: half the "
-                                               "cores locally; 2 MPI workers when not under mpiexec)")
     p.add_argument("--app-args", default="", help="extra application arguments for every candidate, "
                                                     "e.g. \"-fault hang\"")
     p.add_argument("--store", required=True, help="the study's HDF5 file (created if missing)")
-    p.add_argument("--resume", action="store_true", help="continue a study: run only candidates with no result")
-    p.add_argument("--profile", metavar="DIR", help="run one extra profiled trial per successful candidate, "
-                                                     "logs under DIR/<candidate key>/")
+    p.add_argument("--resume", action="store_true", help="continue the study in --store; its app, size, "
+                                                           "machine and trials must be the same")
     p.add_argument("--legion-root", help="build against this Legion install instead of the wheel's")
-    p.add_argument("--json", action="store_true", help="print the study's results as JSON")
+
+
+def add_executor_arguments(p) -> None:
+    """Where candidates run: --executor and its options."""
+    p.add_argument("--executor", choices=("local", "slurm", "mpi"), default="local",
+                   help="where candidates run (default: local processes)")
+    p.add_argument("--workers", type=int, help="local processes or MPI worker ranks (default: half the "
+                                               "cores locally; 2 MPI workers when not under mpiexec)")
     g = p.add_argument_group("slurm executor")
     g.add_argument("--partition", help="Slurm partition")
     g.add_argument("--account", help="Slurm account")
@@ -46,14 +66,6 @@ def register(subparsers) -> None:
     g.add_argument("--retries", type=int, default=1, help="resubmissions after a scheduler failure (default: 1)")
     g.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
                    help="extra sbatch option, e.g. exclude=node3,node4 (repeatable)")
-    p.set_defaults(func=cmd_eval)
-
-    s = subparsers.add_parser("store", help="inspect a study's results store")
-    ss = s.add_subparsers(dest="store_command", metavar="ACTION", required=True)
-    show = ss.add_parser("show", help="candidates of a study, best first")
-    show.add_argument("store", help="the study's HDF5 file")
-    show.add_argument("--json", action="store_true", help="print {\"study\", \"candidates\": [...]}")
-    show.set_defaults(func=cmd_store_show)
 
 
 def _slurm_options(args, store_path: Path) -> dict:
@@ -71,102 +83,87 @@ def _slurm_options(args, store_path: Path) -> dict:
             "parallelism": args.parallelism, "retries": args.retries, "sbatch": extra}
 
 
-def cmd_eval(args) -> int:
-    if args.executor == "mpi":
-        from hpcmap.dispatch import mpi
+def worker_rank_or_relaunch(args) -> bool:
+    """For the mpi executor: True on a worker rank (which then serves until the head is done);
+    without a launcher, this process re-executes itself under mpiexec."""
+    if args.executor != "mpi":
+        return False
+    from hpcmap.dispatch import mpi
 
-        if mpi.is_worker_rank():
-            return mpi.serve()
-        if mpi.launched_size() < 2:
-            mpi.relaunch(args.workers or 2, sys.argv[1:])
+    if mpi.is_worker_rank():
+        mpi.serve()
+        return True
+    if mpi.launched_size() < 2:
+        mpi.relaunch(args.workers or 2, sys.argv[1:])
+    return False
+
+
+@contextlib.contextmanager
+def opened_executor(args):
+    """The executor chosen on the command line, closed when the block ends."""
     if args.workers is not None and args.workers < 1:
         raise UserError("--workers must be at least 1")
     from hpcmap.dispatch.base import make_executor
 
-    store_path = Path(args.store)
-    options = _slurm_options(args, store_path) if args.executor == "slurm" else {}
+    options = _slurm_options(args, Path(args.store)) if args.executor == "slurm" else {}
     executor = make_executor(args.executor, args.workers, **options)
     try:
-        return _run_study(args, executor, store_path)
+        yield executor
     finally:
         executor.close()
 
 
-def _run_study(args, executor, store_path: Path) -> int:
-    from hpcmap import evaluate
-    from hpcmap.store import Store, provenance_info, public, rank
-
+def app_arguments(args) -> list[str]:
     try:
-        app_args = shlex.split(args.app_args)
+        return shlex.split(args.app_args)
     except ValueError as exc:
         raise UserError(f"bad --app-args: {exc}") from None
-    store = Store(store_path)
-    if store.path.exists() and not args.resume and store.keys():
-        raise UserError(f"{store.path} already holds results; pass --resume to continue that study "
-                        "or choose another --store")
-    requests = evaluate.make_requests(args.mappers, args.app, args.size, args.machine, args.trials,
-                                      args.timeout, app_args, args.legion_root,
-                                      Path(args.profile) if args.profile else None)
-    store.create()
-    unique = list({r.key: r for r in requests}.values())
-    finished = store.keys(include_infra_errors=False)
-    todo = [r for r in unique if r.key not in finished]
-    store.add_provenance(provenance_info(sys.argv, requests[0].machine, args.executor, _legion_version(args)))
-    progress = None if args.json else _Progress(len(todo), len(unique) - len(todo), store.path, args.executor)
-    infra = 0
-    if todo:
-        with (progress or _Null()):
-            for record in executor.submit(todo):
-                data = record.as_dict()
-                store.add(data, before=_trace_importer(data) if record.profile_logs else None)
-                infra += record.outcome == "infra_error"
-                if progress:
-                    progress.advance(record)
-    wanted = {r.key for r in unique}
-    records = [r for r in store.records() if r["key"] in wanted]
-    if args.json:
-        print(json.dumps({"study": store.study, "store": str(store.path), "executor": args.executor,
-                          "ran": len(todo), "skipped": len(unique) - len(todo),
-                          "candidates": [public(r) for r in sorted(records, key=rank)]}, indent=2))
-    else:
-        _print_table(store.study, records)
-    if infra:
-        print(f"hpcmap: error: {infra} candidate(s) hit infrastructure errors; rerun with --resume to retry them",
-              file=sys.stderr)
-        return 1
-    return 0
 
 
-def _legion_version(args) -> str | None:
+def legion_version(legion_root: str | None) -> str | None:
     try:
         from hpcmap.legion import runtime
 
-        return runtime.locate(args.legion_root).version
+        return runtime.locate(legion_root).version
     except Exception:
         return None
 
 
-def _trace_importer(record: dict):
-    """A function that imports the profiled trial's logs into the store copy given to it, when
-    hpcmap.profile is available; otherwise the record keeps the log paths only."""
-    try:
-        from hpcmap.profile import import_run_logs
-    except ImportError:
-        return None
+def cmd_eval(args) -> int:
+    if worker_rank_or_relaunch(args):
+        return 0
+    from hpcmap import evaluate, study
+    from hpcmap.store import provenance_info, public, rank
+    from hpcmap.tune.base import Candidate
 
-    def run(path: Path) -> None:
-        try:
-            import_run_logs([Path(p) for p in record["profile_logs"]], path, record["key"], {
-                "app": record["app"], "mapper": record["name"], "machine": record["machine"],
-                "command": record["command"], "outcome": record["outcome"], "candidate": record["key"]})
-        except Exception as exc:
-            record["message"] = (record["message"] + "; " if record["message"] else "") + f"trace import: {exc}"
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            record["trace"] = f"runs/{record['key']}" if f"runs/{record['key']}" in f else None
-
-    return run
+    with opened_executor(args) as executor:   # first, so MPI workers are released on any error
+        requests = evaluate.make_requests(args.mappers, args.app, args.size, args.machine, args.trials,
+                                          args.timeout, app_arguments(args), args.legion_root,
+                                          Path(args.profile) if args.profile else None)
+        unique = list({r.key: r for r in requests}.values())
+        base = unique[0]
+        provenance = provenance_info(sys.argv, base.machine, args.executor, legion_version(args.legion_root))
+        with study.open_store(args.store, base, args.resume, provenance=provenance) as (store, _):
+            finished = store.keys(include_infra_errors=False)
+            skipped = sum(r.key in finished for r in unique)
+            progress = None if args.json else _Progress(len(unique) - skipped, skipped, store.path, args.executor)
+            run = study.Study(store, base, executor, progress, check_on_head=False)
+            fixed = study.FixedList([Candidate(r.name, r.mapper_text or "") for r in unique])
+            with (progress or contextlib.nullcontext()):
+                run.search(fixed, float("inf"), len(unique))
+            wanted = {r.key for r in unique}
+            records = [r for r in store.records() if r["key"] in wanted]
+    if args.json:
+        print(json.dumps({"study": store.study, "store": str(store.path), "executor": args.executor,
+                          "ran": run.ran, "skipped": skipped,
+                          "candidates": [public(r) for r in sorted(records, key=rank)]}, indent=2))
+    else:
+        _print_table(store.study, records)
+    if run.infra_errors:
+        print(f"hpcmap: error: {run.infra_errors} candidate(s) hit infrastructure errors; rerun with --resume "
+              "to retry them", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_store_show(args) -> int:
@@ -214,14 +211,6 @@ def _short_name(name: str) -> str:
     return relative if len(relative) < len(name) else name
 
 
-class _Null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-
 class _Progress:
     """A rich progress bar on stderr, one line per finished candidate."""
 
@@ -244,10 +233,14 @@ class _Progress:
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)
 
-    def advance(self, record) -> None:
-        mean = record.stats.get("mean_s")
+    def phase(self, status, total: int) -> None:
+        return None
+
+    def record(self, record: dict, status) -> None:
+        mean = record["stats"].get("mean_s")
         timing = f" mean {mean:.6f} s" if mean is not None else ""
-        color = "green" if record.outcome == "ok" else "red"
-        self.progress.console.print(f"  {record.name}: [{color}]{record.outcome}[/]{timing}"
-                                    + (f"  {record.message.splitlines()[0][:100]}" if record.message.strip() else ""))
-        self.progress.update(self.task, advance=1, description=record.name)
+        color = "green" if record["outcome"] == "ok" else "red"
+        message = record.get("message") or ""
+        self.progress.console.print(f"  {record['name']}: [{color}]{record['outcome']}[/]{timing}"
+                                    + (f"  {message.splitlines()[0][:100]}" if message.strip() else ""))
+        self.progress.update(self.task, advance=1, description=record["name"])
