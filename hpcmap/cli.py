@@ -25,10 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _optional_areas():
-    """Command groups of the other areas (dsl, trace, eval, store, cluster)."""
+    """Command groups of the other areas (dsl, trace, eval, store, tune, report, cluster)."""
     import importlib
 
-    names = ["hpcmap.dsl.commands", "hpcmap.profile.commands", "hpcmap.dispatch.commands", "hpcmap.cluster"]
+    names = ["hpcmap.dsl.commands", "hpcmap.profile.commands", "hpcmap.dispatch.commands", "hpcmap.tune.commands",
+             "hpcmap.cluster"]
     modules = []
     for name in names:
         try:
