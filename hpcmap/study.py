@@ -198,7 +198,8 @@ class Study:
                     continue
                 known.add(req.key)
                 items.append((req, {"role": CANDIDATE, "iteration": iteration, "origin": cand.origin,
-                                    "point": cand.point, "optimizer": getattr(optimizer, "name", "")}))
+                                    "point": cand.point, "optimizer": getattr(optimizer, "name", ""),
+                                    **_llm_exchanges(optimizer, cand)}))
             if not items:
                 stalls += 1
                 if stalls >= 3:
@@ -380,6 +381,13 @@ def _order(record: dict) -> tuple:
 
 def _ratio(reference: float | None, value: float | None) -> float | None:
     return reference / value if reference and value else None
+
+
+def _llm_exchanges(optimizer, cand: Candidate) -> dict:
+    """The LLM calls that produced `cand` (prompts, replies, token counts, cost; never a key), for
+    optimizers that keep them (the agent), stored in the candidate's record."""
+    exchanges_of = getattr(optimizer, "exchanges_of", None)
+    return {"llm": exchanges_of(cand.name)} if exchanges_of else {}
 
 
 def _unique_name(cand: Candidate, records: list[dict], items: list) -> Candidate:

@@ -322,10 +322,11 @@ class AgentOptimizer:
         for slot in range(max(k, 1)):
             try:
                 cand = self._propose_one(base, history, measured, slot, len(history) + len(proposals) + 1)
-            except llm.LLMUnavailable:
+            except llm.LLMUnavailable as exc:
                 if proposals:          # keep what this batch already has; the record says what failed
                     break
-                raise
+                raise llm.LLMUnavailable(f"{exc}; the results measured so far are kept "
+                                         "(continue with --resume)") from None
             if cand is not None:
                 proposals.append(cand)
                 measured.add(mapper_key(cand.text))
