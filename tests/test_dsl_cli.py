@@ -109,8 +109,10 @@ def test_explain_set_and_grid(good):
 @pytest.mark.parametrize("args, needle", [
     (["check", "/nonexistent/x.map"], "no such mapper file"),
     (["explain", "GOOD", "--machine", "nosuchmachine", "--task", "stencil", "--domain", "2"], "no machine spec"),
-    (["explain", "GOOD", "--machine", "M1", "--task", "stencil", "--domain", "2x2"], "machine has no GPU processors"),
-    (["explain", "GOOD", "--machine", "M2", "--task", "nosuch", "--domain", "2"], "no IndexTaskMap or SingleTaskMap names task"),
+    (["explain", "GOOD", "--machine", "M2", "--task", "stencl", "--domain", "2", "--app", "stencil"],
+     "task 'stencl' is not a task of stencil; did you mean stencil"),
+    (["explain", "GOOD", "--machine", "M2", "--task", "stencil", "--domain", "100000x100000"],
+     "the domain 100000x100000 has 10000000000 points; explain lays out at most 65536"),
     (["explain", "GOOD", "--machine", "M2", "--task", "stencil", "--domain", "2xq"], "bad --domain"),
     (["check", "GOOD", "--app", "nosuchapp"], "no application metadata"),
 ])

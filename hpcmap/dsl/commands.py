@@ -100,37 +100,82 @@ def _parse_domain(text: str) -> tuple[int, ...]:
 
 
 def cmd_explain(args) -> int:
-    from hpcmap.dsl.evaluate import Evaluator, MappingError
+    from hpcmap.dsl.evaluate import MappingError
+    from hpcmap.dsl.explain import DomainTooLarge, domain_points, explain_task
     from hpcmap.dsl.ir import compile_program
     from hpcmap.dsl.machine_spec import load_machine
 
     domain = _parse_domain(args.domain)
+    try:
+        domain_points(domain)
+    except DomainTooLarge as exc:
+        raise UserError(f"{exc}; give a smaller --domain") from None
     machine_name, shape = load_machine(args.machine)
-    program, diags = _load(args.file, args.app)
+    app = _app(args.app)
+    from hpcmap.dsl.check import check_text
+
+    program, diags = check_text(_read(args.file), args.file, app)
     if has_errors(diags) or program is None:
         _print_diags(diags)
         raise UserError(f"{args.file} has {_summary(diags)}; fix them first (hpcmap dsl check)", exit_code=1)
+    if app is not None and args.task not in app.tasks:
+        from hpcmap.dsl.check import nearest
+
+        close = nearest(args.task, app.tasks)
+        raise UserError(f"task '{args.task}' is not a task of {app.name}"
+                        + (f"; did you mean {', '.join(close)}?" if close else f"; tasks: {', '.join(sorted(app.tasks))}"))
     ir = compile_program(program)
     try:
-        ev = Evaluator(ir, shape)
-        ev.function_for(args.task)
-        placements = ev.explain(args.task, domain)
-    except LookupError as exc:
-        mapped = sorted({t for k in ("index_maps", "single_maps") for e in ir[k] for t in e["tasks"]})
-        raise UserError(f"{exc.args[0]}; mapped tasks: {', '.join(mapped) or 'none'}") from None
+        plan = explain_task(ir, shape, args.task, domain, app.tasks.get(args.task) if app else None)
     except MappingError as exc:
         raise UserError(f"mapping error: {exc}", exit_code=1) from None
     if args.json:
         print(json.dumps({"task": args.task, "domain": list(domain), "machine": machine_name,
-                          "placements": [p.to_json() for p in placements]}, indent=1))
+                          "placements": [p.to_json() for p in plan.placements],
+                          "kind": plan.kind, "variant": plan.variant, "kind_line": plan.kind_line,
+                          "function": plan.function, "function_line": plan.function_line,
+                          "regions": [r.to_json() for r in plan.regions]}, indent=1))
         return 0
-    _print_grid(args.task, domain, machine_name, placements)
+    _print_plan(plan, domain, machine_name)
     return 0
 
 
 def _cell(p) -> str:
     text = f"n{p.node}:{p.kind}{p.processor}"
     return text + ("*" if p.set is not None else "")
+
+
+def _layout_text(layout: dict | None) -> str:
+    if layout is None:
+        return "DefaultMapper's"
+    words = [layout["field_order"] or "", {"C": "C_order", "F": "F_order"}.get(layout["dim_order"] or "", "")]
+    words += [f"Align{a['op']}{a['bytes']}" for a in layout["align"]]
+    words += ["Compact"] * layout["compact"] + ["Exact"] * layout["exact"]
+    return " ".join(w for w in words if w) or "(no constraint)"
+
+
+def _print_plan(plan, domain: tuple[int, ...], machine: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    by = f"Task statement at line {plan.kind_line}" if plan.kind_line else "DefaultMapper's choice"
+    variant = f"the {plan.variant} variant" if plan.variant else "no variant of that kind (the run fails)"
+    console.print(f"{plan.task} on {machine}: runs on {plan.kind} ({by}), as {variant}")
+    table = Table(title="regions", show_lines=False)
+    for col in ("region", "memory", "fallback chain (lines)", "layout (line)"):
+        table.add_column(col)
+    for r in plan.regions:
+        chain = ",".join(r.chain) + (f" ({', '.join(map(str, r.lines))})" if r.lines else "") or "none"
+        layout = _layout_text(r.layout) + (f" ({r.layout_line})" if r.layout_line else "")
+        table.add_row(str(r.region), r.memory, chain, layout)
+    console.print(table)
+    if plan.function is None:
+        console.print(f"placement: no IndexTaskMap or SingleTaskMap applies to {plan.task}; "
+                      "Legion's DefaultMapper places its points")
+        return
+    console.print(f"placement: {plan.function} (line {plan.function_line})")
+    _print_grid(plan.task, domain, machine, plan.placements)
 
 
 def _print_grid(task: str, domain: tuple[int, ...], machine: str, placements) -> None:

@@ -168,12 +168,39 @@ class Evaluator:
         return self._globals[index]
 
     # ------------------------------------------------------------ entry points
+    def machine_kinds(self, fname: str) -> set[str]:
+        """The kinds of every `Machine(KIND)` a function can reach (through calls and globals)."""
+        kinds: set[str] = set()
+        seen_functions, seen_globals = {fname}, set()
+        stack = [st for st in self.ir["functions"].get(fname, {}).get("body", [])]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, list):
+                stack.extend(n)
+                continue
+            if not isinstance(n, dict):
+                continue
+            if n.get("op") == "machine":
+                kinds.add(n["kind"])
+            elif n.get("op") == "global" and n["index"] not in seen_globals:
+                seen_globals.add(n["index"])
+                stack.append(self.ir["globals"][n["index"]]["expr"])
+            elif n.get("op") == "call" and n["function"] not in seen_functions:
+                seen_functions.add(n["function"])
+                stack.append(self.ir["functions"].get(n["function"], {}).get("body", []))
+            stack.extend(v for v in n.values() if isinstance(v, (dict, list)))
+        return kinds
+
+    def applies(self, entry: dict) -> bool:
+        """A map statement whose function needs a processor kind this machine lacks does not apply."""
+        return all(self.machine.count(k) > 0 for k in self.machine_kinds(entry["function"]))
+
     def function_for(self, task: str) -> tuple[str, str]:
         """(function name, "index" or "single") of the map statement for the task: the first one
-        naming it, else the first one for `*`."""
+        naming it, else the first one for `*`; statements that do not apply here are skipped."""
         for key, launch in (("index_maps", "index"), ("single_maps", "single")):
             for wanted in (task, "*"):
-                entries = [e for e in self.ir[key] if wanted in e["tasks"]]
+                entries = [e for e in self.ir[key] if wanted in e["tasks"] and self.applies(e)]
                 if entries:
                     return min(entries, key=lambda e: e["order"])["function"], launch
         raise LookupError(f"no IndexTaskMap or SingleTaskMap names task '{task}'")
