@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcmap.dsl import ast, fmt
+from hpcmap.errors import UserError
 from hpcmap.tune import feedback as guide
 from hpcmap.tune import llm
 from hpcmap.tune.base import Candidate, Context, Evaluated
@@ -250,8 +251,6 @@ class AgentOptimizer:
         self.context = context
         self.mode = str(options.get("feedback") or guide.DEFAULT_MODE)
         if self.mode not in guide.MODES:
-            from hpcmap.errors import UserError
-
             raise UserError(f"--feedback must be one of {', '.join(guide.MODES)}, not {self.mode!r}")
         self.max_repairs = int(options.get("max_repairs", DEFAULT_REPAIRS))
         self.memory = int(options.get("memory", DEFAULT_MEMORY))

@@ -1,0 +1,115 @@
+"""`hpcmap tune --optimizer agent` end to end: real Legion runs, the real openai client and trace-opt,
+and a loopback OpenAI-compatible server playing the LLM."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from hpcmap.store import Store
+from llm_server import Hang, ScriptedLLM, Status, suggest
+from test_eval_local import HPCMAP, REPO, SIZE
+
+KEY = "sk-hpcmap-tune-test-77c2a9d04e"
+GOOD = {"task_placement": "Task * CPU;", "region_placement": "Region * * CPU SYSMEM;"}
+LAYOUT = {"layout": "Layout * * * SOA C_order;"}
+BAD_NAME = {"task_placement": "Task nosuch CPU;"}
+EMPTY = json.dumps({"reasoning": "nothing to change", "answer": "", "suggestion": {}})
+
+pytestmark = pytest.mark.slow
+
+
+def tune_argv(store: Path, budget: int, *extra: str) -> list[str]:
+    return HPCMAP + ["tune", "stencil", "--optimizer", "agent", "--budget", str(budget), "--trials", "1",
+                     "--size", SIZE, "--store", str(store), "--json", *extra]
+
+
+def env_for(server: ScriptedLLM) -> dict[str, str]:
+    return {**os.environ, "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": KEY}
+
+
+def tune(server: ScriptedLLM, store: Path, budget: int, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(tune_argv(store, budget, *extra), cwd=REPO, env=env_for(server), capture_output=True,
+                          text=True, timeout=900)
+
+
+def agent_records(store: Path) -> list[dict]:
+    records = [r for r in Store(store).records() if (r.get("study") or {}).get("optimizer") == "agent"]
+    return sorted(records, key=lambda r: r["study"]["iteration"])
+
+
+def test_improving_replies_are_run_recorded_and_the_key_stays_off_disk(tmp_path):
+    store = tmp_path / "study.h5"
+    with ScriptedLLM([suggest(GOOD), suggest(LAYOUT)], default=Hang(60)) as server:
+        proc = tune(server, store, 3, "--llm-timeout", "1", "--price-in", "2.5", "--price-out", "10")
+    # The third iteration's LLM never answers: one clear line, the measured results kept.
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith("hpcmap: error: LLM endpoint")
+    assert "did not answer within 1 s" in proc.stderr and "Traceback" not in proc.stderr
+    first, second = agent_records(store)
+    assert first["outcome"] == second["outcome"] == "ok"
+    assert "Region * * CPU SYSMEM;" in first["mapper_text"] and "C_order" in second["mapper_text"]
+    assert "Region * * CPU SYSMEM;" in second["mapper_text"]          # applied on top of the first
+    exchanges = [x for r in (first, second) for x in r["study"]["llm"]]
+    assert len(exchanges) == 2
+    assert sum(x["prompt_tokens"] for x in exchanges) == server.prompt_tokens > 0
+    assert sum(x["completion_tokens"] for x in exchanges) == server.completion_tokens > 0
+    assert all(x["cost"] == pytest.approx((x["prompt_tokens"] * 2.5 + x["completion_tokens"] * 10) / 1e6)
+               for x in exchanges)
+    assert "Execution time" in exchanges[1]["messages"][1]["content"]   # the first candidate's result fed back
+    shown = json.loads(subprocess.run(HPCMAP + ["store", "show", str(store), "--json"], cwd=REPO,
+                                      capture_output=True, text=True, check=True).stdout)
+    assert shown["candidates"][0]["outcome"] == "ok"
+    assert server.headers[0]["authorization"] == f"Bearer {KEY}"
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_bad_replies_cost_no_run_and_the_tune_ends_valid(tmp_path):
+    store = tmp_path / "study.h5"
+    script = ["{not json", suggest(BAD_NAME), Status(429), Status(500), suggest(GOOD)]
+    with ScriptedLLM(script, default=EMPTY) as server:
+        proc = tune(server, store, 2)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    assert result["best"]["outcome"] == "ok"
+    [only] = agent_records(store)                 # the empty suggestions of iteration 2 proposed nothing
+    assert only["outcome"] == "ok" and "nosuch" not in only["mapper_text"]
+    purposes = [x["tags"]["purpose"] for x in only["study"]["llm"]]
+    assert purposes == ["propose", "repair", "repair"]
+    assert only["study"]["llm"][0]["reply"] == "{not json"
+    assert "fails the static check" in only["study"]["llm"][2]["messages"][1]["content"]
+    assert not [r for r in Store(store).records() if r["outcome"] == "invalid"]
+    assert len(server.requests) == 5 + 4          # 429 and 500 retried; 1 + 3 repairs of the empty replies
+
+
+def test_resume_after_sigkill_mid_iteration_continues_from_the_stored_history(tmp_path):
+    store = tmp_path / "study.h5"
+    with ScriptedLLM([suggest(GOOD)], default=Hang(300)) as server:
+        proc = subprocess.Popen(tune_argv(store, 2, "--llm-timeout", "250"), cwd=REPO, env=env_for(server),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 600
+            while len(server.requests) < 2 and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert len(server.requests) == 2, "the second iteration never asked the LLM"
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    [first] = agent_records(store)
+    with ScriptedLLM([suggest(LAYOUT)], default=EMPTY) as server:
+        resumed = tune(server, store, 2, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    prompt = server.requests[0]["messages"][1]["content"]
+    assert "Region * * CPU SYSMEM" in prompt and "Execution time" in prompt   # the stored candidate is the base
+    records = Store(store).records()
+    assert sum(r["name"] == "default" and r["study"]["role"] == "baseline" for r in records) == 1
+    agents = agent_records(store)
+    assert [r["name"] for r in agents][0] == first["name"] and len(agents) == 2
+    assert "Region * * CPU SYSMEM;" in agents[1]["mapper_text"] and "C_order" in agents[1]["mapper_text"]
