@@ -195,14 +195,17 @@ class Evaluator:
         """A map statement whose function needs a processor kind this machine lacks does not apply."""
         return all(self.machine.count(k) > 0 for k in self.machine_kinds(entry["function"]))
 
-    def function_for(self, task: str) -> tuple[str, str]:
+    def function_for(self, task: str, launch: str | None = None) -> tuple[str, str]:
         """(function name, "index" or "single") of the map statement for the task: the first one
-        naming it, else the first one for `*`; statements that do not apply here are skipped."""
-        for key, launch in (("index_maps", "index"), ("single_maps", "single")):
+        naming it, else the first one for `*`; statements that do not apply here are skipped.
+        `launch` ("index" or "single") looks only at that statement kind."""
+        for key, kind in (("index_maps", "index"), ("single_maps", "single")):
+            if launch not in (None, kind):
+                continue
             for wanted in (task, "*"):
                 entries = [e for e in self.ir[key] if wanted in e["tasks"] and self.applies(e)]
                 if entries:
-                    return min(entries, key=lambda e: e["order"])["function"], launch
+                    return min(entries, key=lambda e: e["order"])["function"], kind
         raise LookupError(f"no IndexTaskMap or SingleTaskMap names task '{task}'")
 
     @with_depth_room
@@ -220,12 +223,15 @@ class Evaluator:
             return r.value
         raise MappingError(self.source, f["line"], f"function '{name}' ended without 'return'")
 
+    @staticmethod
+    def task_value(ipoint: tuple[int, ...], ispace: tuple[int, ...], current: tuple[int, int] = (0, 0)) -> TaskValue:
+        """The task a mapping function sees; its parent is a single task on the same processor."""
+        return TaskValue(tuple(ipoint), tuple(ispace), current, TaskValue((0,), (1,), current))
+
     def map_point(self, task: str, ispace: tuple[int, ...], ipoint: tuple[int, ...],
                   current: tuple[int, int] = (0, 0)) -> Placement:
         fname, _ = self.function_for(task)
-        parent = TaskValue((0,), (1,), current)
-        value = self.call(fname, [TaskValue(tuple(ipoint), tuple(ispace), current, parent)],
-                          self.ir["functions"][fname]["line"])
+        value = self.call(fname, [self.task_value(ipoint, ispace, current)], self.ir["functions"][fname]["line"])
         return self.placement(fname, tuple(ipoint), value)
 
     def placement(self, fname: str, point: tuple[int, ...], value) -> Placement:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from hpcmap.dsl.app import TaskInfo
 from hpcmap.dsl.evaluate import Evaluator, MachineShape, Placement
+from hpcmap.dsl.spaces import enumerate_all
 
 # Points `explain` lays out at most: beyond this the grid is no use to read and costs memory.
 MAX_POINTS = 65536
@@ -103,8 +104,9 @@ def explain_task(ir: dict, shape: MachineShape, task: str, domain: tuple[int, ..
     kind, kind_line = choose_kind(ir, shape, task, info)
     variant = kind if info is None or not info.variants or kind in info.variants else None
     ev = Evaluator(ir, shape)
+    launch = info.launch if info is not None else "index"
     try:
-        function, _ = ev.function_for(task)
+        function, _ = ev.function_for(task, launch)
     except LookupError:
         function = None
     plan = TaskPlan(task, kind, variant, kind_line, function,
@@ -114,5 +116,6 @@ def explain_task(ir: dict, shape: MachineShape, task: str, domain: tuple[int, ..
     else:  # without the application's metadata: what a region no statement names gets
         plan.regions = [plan_region(ir, shape, task, kind, "*", -1)]
     if function is not None:
-        plan.placements = ev.explain(task, domain)
+        plan.placements = [ev.placement(function, p, ev.call(function, [ev.task_value(p, domain)]))
+                           for p in enumerate_all(domain, [None] * len(domain))]
     return plan
