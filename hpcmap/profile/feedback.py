@@ -114,8 +114,10 @@ def suggestions(summary: dict) -> list[str]:
                                                           "its processor's memory) before anything off the path."))
     mapper = summary.get("mapper_calls", {})
     if mapper.get("span_fraction", 0.0) > COPY_SHARE:
-        found.append((mapper["span_fraction"], f"Mapper calls take {_pct(mapper['span_fraction'])} of the span: "
-                                               "simpler mapping functions, fewer statements."))
+        top = (mapper.get("top") or [{}])[0].get("name", "?")
+        found.append((mapper["span_fraction"], f"Mapper calls take {_pct(mapper['span_fraction'])} of the span (most "
+                                               f"in {top}): the runtime's mapping work rivals the tasks' own; keep "
+                                               "mapping functions short and statements few."))
     for mem in summary.get("memories", []):
         if (mem.get("peak_fraction") or 0) > MEMORY_FULL:
             found.append((mem["peak_fraction"], f"{mem['kind']} {mem['mem_id']} is {_pct(mem['peak_fraction'])} full "
