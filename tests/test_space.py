@@ -178,3 +178,13 @@ def test_cli_accepts_a_rendered_point(tmp_path):
                                   "--json"], capture_output=True, text=True)
         assert explain.returncode == 0, explain.stderr
         assert '"placements"' in explain.stdout
+
+
+def test_placement_choices_need_more_than_one_processor():
+    from hpcmap.machine import MachineSpec
+
+    one = space_for("stencil", MachineSpec(name="one", cpus=1))
+    two = space_for("stencil", MachineSpec(name="two", cpus=2))
+    assert not [c for c in one.coordinates if c.group in ("map", "single")]
+    assert {c.name for c in two.coordinates if c.group in ("map", "single")} == {
+        "map/stencil", "map/increment", "map/init", "map/check", "single/top_level"}

@@ -170,11 +170,14 @@ class MapperSpace:
                 required = [" ".join(r.layout) for r in task.requires if r.region in ("*", region) and r.layout]
                 options = tuple(dict.fromkeys([*LAYOUTS, *required]))
                 groups["layout"].append(Coordinate(f"layout/{name}/{region}", "layout", options, name, region))
+            # With one processor of each kind in the whole machine, every placement is the same one.
+            several = any(self.machine.nodes * self.counts[k] > 1 for k in kinds)
             if task.launch == "index":
-                groups["map"].append(Coordinate(f"map/{name}", "map",
-                                                (None, *map_strategies(task.dims, self.machine.nodes)), name))
+                if several:
+                    groups["map"].append(Coordinate(f"map/{name}", "map",
+                                                    (None, *map_strategies(task.dims, self.machine.nodes)), name))
                 groups["limit"].append(Coordinate(f"limit/{name}", "limit", INSTANCE_LIMITS, name))
-            elif "CPU" in kinds:
+            elif "CPU" in kinds and self.machine.nodes * self.machine.cpus > 1:
                 groups["single"].append(Coordinate(f"single/{name}", "single", SINGLE_PLACEMENTS, name))
             if task.regions:
                 groups["collect"].append(Coordinate(f"collect/{name}", "collect", (False, True), name))
