@@ -205,3 +205,11 @@ def test_feedback_modes_and_rules():
     assert "Profile of this run" in feedback.describe(fast, hist, "profile", profile="Span 1 s")
     with pytest.raises(ValueError):
         feedback.describe(fast, hist, "loud")
+
+
+def test_refused_key_is_one_clear_error_without_a_second_request(monkeypatch):
+    with ScriptedLLM(default=Status(401)) as server:
+        opt = make(server, monkeypatch)
+        with pytest.raises(UserError, match=r"refused the request \(HTTP 401\): check OPENAI_API_KEY"):
+            opt.propose([DEFAULT], 1)
+    assert len(server.requests) == 1

@@ -91,7 +91,7 @@ class ChatClient:
         self.exchanges: list[Exchange] = []
         self._client = openai.OpenAI(base_url=endpoint.base_url, api_key=endpoint.api_key,
                                      timeout=endpoint.timeout_s, max_retries=endpoint.retries)
-        self._failed: LLMUnavailable | None = None
+        self._failed: UserError | None = None
 
     def __call__(self, **kwargs: Any):
         import openai
@@ -116,8 +116,9 @@ class ChatClient:
                 raise UserError(f"LLM endpoint {ep.where} rejected the request (HTTP {exc.status_code}): "
                                 f"{_first_line(exc.message)}") from None
             if exc.status_code in (401, 403):
-                raise UserError(f"LLM endpoint {ep.where} refused the request (HTTP {exc.status_code}): "
-                                "check OPENAI_API_KEY") from None
+                self._failed = UserError(f"LLM endpoint {ep.where} refused the request (HTTP {exc.status_code}): "
+                                         "check OPENAI_API_KEY")
+                raise self._failed from None
             self._failed = LLMUnavailable(f"LLM endpoint {ep.where} answered HTTP {exc.status_code} "
                                           f"after {ep.retries} retries")
             raise self._failed from None
