@@ -1,0 +1,111 @@
+"""`hpcmap tune` end to end with real Legion runs: the --json contract, a second process on the same
+store, resume with other settings, SIGKILL mid-tune then --resume."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from hpcmap.store import Store
+from test_eval_local import HPCMAP, REPO, SIZE, run_cli
+
+TUNE = ["tune", "stencil", "--optimizer", "random", "--size", SIZE, "--trials", "2", "--timeout", "60"]
+CONTRACT = {"app", "machine", "optimizer", "evaluations", "best", "history"}
+BEST = {"name", "mapper_file", "outcome", "stats", "speedup_vs_default", "speedup_vs_expert"}
+ROW = {"iteration", "name", "outcome", "median_s", "best_so_far_s"}
+
+
+def one_error_line(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hpcmap: error:"), proc.stderr
+    return lines[0]
+
+
+def wait_for(predicate, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def stored(path: Path) -> list[dict]:
+    try:
+        return Store(path).records()
+    except Exception:
+        return []
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One tune (budget 2) with --json; while it runs, a second process on its store is refused."""
+    d = tmp_path_factory.mktemp("tune")
+    store = d / "study.h5"
+    first = subprocess.Popen([*HPCMAP, *TUNE, "--budget", "2", "--store", str(store), "--json"], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: store.exists() and (d / ".study.h5.lock").exists() and first.poll() is None)
+    second = run_cli(*TUNE, "--budget", "2", "--store", str(store), "--resume")
+    out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    return {"dir": d, "store": store, "json": json.loads(out), "second": second}
+
+
+def test_json_contract_and_valid_best(finished):
+    out = finished["json"]
+    assert CONTRACT <= set(out) and BEST <= set(out["best"])
+    assert out["app"] == "stencil" and out["optimizer"] == "random" and out["evaluations"] == 4
+    best = out["best"]
+    assert best["outcome"] == "ok" and best["stats"]["n"] == 4 and best["stats"]["median_s"] > 0
+    assert best["speedup_vs_default"] > 0 and best["speedup_vs_expert"] > 0
+    assert Path(best["mapper_file"]) == finished["dir"] / "best.map"
+    check = run_cli("dsl", "check", best["mapper_file"], "--app", "stencil")
+    assert check.returncode == 0, check.stdout + check.stderr
+    rows = out["history"]
+    assert [r["name"] for r in rows[:2]] == ["default", "expert"] and len(rows) == 4
+    assert all(ROW <= set(r) for r in rows)
+    assert rows[-1]["iteration"] == 2 and {r["iteration"] for r in rows[:2]} == {0}
+    best_so_far = [r["best_so_far_s"] for r in rows]
+    assert best_so_far == sorted(best_so_far, reverse=True)
+
+
+def test_second_process_is_refused(finished):
+    line = one_error_line(finished["second"])
+    assert "in use by hpcmap process" in line
+
+
+def test_resume_with_other_settings_is_refused(finished):
+    store = finished["store"]
+    before = store.read_bytes()
+    other_size = [a if a != SIZE else "nx=240,ny=200,steps=5" for a in TUNE]
+    for args in (["tune", "circuit", "--optimizer", "random", "--trials", "2"], other_size, [*TUNE, "--trials", "3"],
+                 [*TUNE[:3], "ccd", *TUNE[4:]]):
+        line = one_error_line(run_cli(*args, "--store", str(store), "--resume"))
+        assert "choose another --store" in line
+    one_error_line(run_cli(*TUNE, "--store", str(store)))          # results there, no --resume
+    assert store.read_bytes() == before
+
+
+def test_sigkill_mid_tune_then_resume(tmp_path):
+    store = tmp_path / "study.h5"
+    args = [*TUNE, "--budget", "3", "--store", str(store)]
+    head = subprocess.Popen([*HPCMAP, *args], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: len(stored(store)) >= 3)                # default, expert and one candidate
+    head.send_signal(signal.SIGKILL)
+    head.wait()
+    before = {r["key"]: r["finished_at"] for r in stored(store)}
+    assert 3 <= len(before) < 5 + 3 * 2
+    proc = run_cli(*args, "--resume", "--json", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["best"]["outcome"] == "ok" and out["evaluations"] == 5
+    records = Store(store).records()
+    for r in records:
+        if r["key"] in before:
+            assert r["finished_at"] == before[r["key"]]       # not run again
+    measured = [r for r in records if r["study"]["role"] != "remeasure"]
+    assert len(measured) == 5 and len({r["mapper_text"] for r in measured}) == 5
+    assert len(Store(store).provenance()) == 2
