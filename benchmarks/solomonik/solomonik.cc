@@ -5,10 +5,10 @@
  * C (zeroed) tile (i, j) at point (i, j, 0). Layer l owns the l-th slab of the inner dimension,
  * cut into L blocks (L = `-steps`, by default max(gx, gy)), and runs L Cannon-style steps on it:
  * at step s, point (i, j, l) multiplies block (i, l L + (i + j + s) mod L) of A by block
- * (l L + (i + j + s) mod L, j) of B into its layer's partial C tile, which it keeps across the
- * steps. The first step pulls each layer's slab from layer 0 (the replication); after that the
- * blocks a point needs next are the ones its neighbours (i, j + 1, l) and (i + 1, j, l) just
- * used (the shift). Finally `reduce_layers` sums the c partial tiles of C(i, j) into C with a
+ * (l L + (i + j + s) mod L, j) of B into its layer's partial C tile (zeroed by a Legion fill),
+ * which it keeps across the steps. The first step pulls each layer's slab from layer 0 (the
+ * replication); after that the blocks a point needs next are the ones its neighbours
+ * (i, j + 1, l) and (i + 1, j, l) just used (the shift). Finally `reduce_layers` sums the c partial tiles of C(i, j) into C with a
  * Legion sum reduction (LEGION_REDOP_SUM_FLOAT64). c = 1 is Cannon's algorithm; more layers
  * trade memory (c copies of C) for fewer, shorter shifts.
  *
@@ -172,7 +172,7 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
     matmul::place(ctx, rt, matmul::PLACE_A_TASK_ID, a_tiles, a);
     matmul::place(ctx, rt, matmul::PLACE_B_TASK_ID, b_tiles, b);
     matmul::place(ctx, rt, matmul::PLACE_C_TASK_ID, c_tiles, cm);
-    matmul::place(ctx, rt, matmul::PLACE_C_TASK_ID, c_partial, partial);
+    rt->fill_field(ctx, partial, partial, matmul::FID_VALUE, 0.0);  // deferred: zeroed where each layer maps it
     bool last = it == opt.warmup + opt.iters - 1;
     long long t0 = hpcmap_app::fenced_time_us(ctx, rt);
     for (coord_t s = 0; s < steps; s++) {
