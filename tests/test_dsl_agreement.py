@@ -43,6 +43,21 @@ def test_published_forms_place_every_point_as_the_reference_evaluator(case, sten
     assert len({(d["node"], d["proc"]) for d in run.log if d["call"] == "map_task"}) > 1
 
 
+def test_balance_split_of_twelve_processors_agrees(stencil_exe, tmp_path):
+    mapper = CASES / "balance12.map"
+    run = run_stencil(stencil_exe, tmp_path, mapper, extra=["-ll:cpu", "12"])
+    assert check_passed(run), run.stderr[-2000:]
+    ir = json.loads(compile_policy(mapper, tmp_path / "ir.json").read_text())
+    ev = Evaluator(ir, MachineShape(1, {"CPU": 12}, {"CPU": ("SYSMEM",)}))
+    decisions = run.calls("map_task", "stencil")
+    assert len(decisions) >= 8
+    for d in decisions:
+        want = ev.map_point("stencil", DOMAIN, tuple(d["point"]))
+        assert (d["node"], d["proc"]) == (want.node, want.processor), (d, want)
+    # 4 x 3: point (3, 1) goes to index (0, 3, 1) of the split space, processor 3 + 1 * 4.
+    assert ev.map_point("stencil", DOMAIN, (3, 1)).processor == 7
+
+
 @pytest.mark.parametrize("case, message", [
     ("overflow", "integer overflow in 9223372036854775807 + 1"),
     ("int_min_div", "integer overflow in -9223372036854775808 / -1"),

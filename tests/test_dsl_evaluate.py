@@ -183,6 +183,8 @@ def test_inverse_map_roundtrip():
 
 
 def test_balance_split():
+    # Factors as close as possible, largest first (the published meaning).
+    assert [balance_factors(n, 2) for n in (12, 20, 48, 7)] == [(4, 3), (5, 4), (8, 6), (7, 1)]
     assert balance_factors(6, 2) == (3, 2)
     assert balance_factors(12, 3) == (3, 2, 2)
     assert balance_factors(16, 3) == (4, 2, 2)
