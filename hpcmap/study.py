@@ -8,10 +8,11 @@ from its store and never runs a finished candidate again. `hpcmap eval` is the s
 fixed list of candidates.
 
 A tune never answers with an invalid mapper: it first measures Legion's DefaultMapper and the
-app's expert mapper; a candidate becomes the incumbent only when faster beyond the noise (its 95%
-confidence interval lies below the incumbent's); at the end the top 3, default and expert are
-re-measured in interleaved rounds, and a challenger replaces the incumbent only when faster beyond
-the noise of all their trials. The answer is written as a mapper file with its speedups.
+app's expert mapper, and the faster of the two is the first incumbent; a candidate becomes the
+incumbent only when faster beyond the noise (its 95% confidence interval lies below the
+incumbent's); at the end the top 3, default and expert are re-measured in interleaved rounds, and
+the answer is the faster baseline unless a candidate beats it beyond the noise of all their
+trials. The answer is written as a mapper file with its speedups.
 """
 from __future__ import annotations
 
@@ -272,12 +273,15 @@ def faster_beyond_noise(a: dict, b: dict) -> bool:
 
 
 def incumbent(records: list[dict]) -> dict | None:
-    """The best valid result in measuring order: replaced only by one faster beyond the noise."""
-    best = None
-    for r in sorted(records, key=_order):
-        if _role(r) in (BASELINE, CANDIDATE) and r["outcome"] == OK and r["stats"].get("mean_s") is not None:
-            if best is None or faster_beyond_noise(r["stats"], best["stats"]):
-                best = r
+    """The best valid result so far: the faster baseline by median, then, in measuring order, a
+    candidate that is faster beyond the noise."""
+    valid = [r for r in sorted(records, key=_order)
+             if _role(r) in (BASELINE, CANDIDATE) and r["outcome"] == OK and r["stats"].get("mean_s") is not None]
+    baselines = [r for r in valid if _role(r) == BASELINE]
+    best = min(baselines, key=lambda r: r["stats"]["median_s"]) if baselines else None
+    for r in valid:
+        if _role(r) == CANDIDATE and (best is None or faster_beyond_noise(r["stats"], best["stats"])):
+            best = r
     return best
 
 
@@ -311,10 +315,11 @@ def answer(records: list[dict]) -> Outcome:
         why = f": default ended {failed['outcome']}: {failed['message'][:200]}" if failed else ""
         raise UserError(f"no valid mapper was measured{why}; results are kept in the store")
     pooled = {r["key"]: pooled_stats(r, records) for r in members}
-    best = next((r for r in members if pooled[r["key"]]["n"]), members[0])
-    for r in members:
-        if pooled[r["key"]]["n"] and faster_beyond_noise(pooled[r["key"]], pooled[best["key"]]):
-            best = r
+    measured = sorted((r for r in members if pooled[r["key"]]["n"]), key=lambda r: pooled[r["key"]]["median_s"])
+    baselines = [r for r in measured if _role(r) == BASELINE]
+    best = baselines[0] if baselines else (measured or members)[0]
+    best = next((r for r in measured if _role(r) == CANDIDATE
+                 and faster_beyond_noise(pooled[r["key"]], pooled[best["key"]])), best)
     baseline = {r["name"]: r for r in records if _role(r) == BASELINE}
     stats_of = lambda r: (pooled.get(r["key"]) or r["stats"]) if r and r["outcome"] == OK else None  # noqa: E731
     return Outcome(best=best, stats=pooled[best["key"]], default_stats=stats_of(baseline.get("default")) or {},
