@@ -17,7 +17,8 @@ from hpcmap.dsl.machine_spec import shape_of
 from hpcmap.tune.space import VISIBLE_MEMORIES, space_for
 
 APPS = ("stencil", "circuit", "pennant")
-MACHINES = ("local", "h100x4", "p100x4", "cpu8")
+MACHINES = ("local", "h100x4", "p100x4", "cpu8", "2 nodes x 4 GPUs")
+TWO_NODES = machine.MachineSpec(name="2x4", nodes=2, cpus=4, gpus=4, fbmem_mb=4096, zcmem_mb=1024)
 DOMAINS = {1: [(1,), (4,), (7,), (16,)], 2: [(1, 1), (2, 2), (3, 5), (8, 8)], 3: [(2, 2, 2), (3, 1, 4)]}
 SAMPLES = 12
 
@@ -36,6 +37,7 @@ def assert_runs_statically(space, point, app_info, spec):
                 assert len(placements) == len(list(_points(domain)))
                 assert {p.kind for p in placements} == {kind}
                 assert all(0 <= p.processor < getattr(spec, kind.lower() + "s") for p in placements)
+                assert all(0 <= p.node < spec.nodes for p in placements)
         if point.get(f"single/{name}"):
             assert ev.map_point(name, (1,), (0,)).kind == kind
 
@@ -49,7 +51,7 @@ def _points(domain):
 @pytest.mark.parametrize("app", APPS)
 @pytest.mark.parametrize("machine_name", MACHINES)
 def test_sampled_points_parse_check_and_explain(app, machine_name):
-    spec = machine.load(machine_name)
+    spec = TWO_NODES if machine_name == "2 nodes x 4 GPUs" else machine.load(machine_name)
     info = load_app(app)
     space = space_for(info, spec)
     rng = random.Random(f"{app}/{machine_name}")
