@@ -5,7 +5,7 @@ VENV := .venv
 HPCMAP := $(VENV)/bin/hpcmap
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: setup demo test perf clean
+.PHONY: setup demo test test-gpu perf clean
 
 ## setup: virtual environment, the package (editable), the Legion runtime, OpenBLAS (as root), and the builds
 setup: $(VENV)/.installed
@@ -32,6 +32,10 @@ demo: setup
 test: setup
 	@if [ "$$(id -u)" = 0 ]; then slurm/setup.sh; fi
 	$(PYTEST) -ra tests
+
+## test-gpu: the GPU suite (tests/gpu/: each app, default and expert mappers, 1 and 4 GPUs); skips without a GPU
+test-gpu: setup
+	$(PYTEST) -ra -m gpu tests/gpu
 
 ## perf: hpcmap's own performance benchmarks; they print their figures
 perf: setup

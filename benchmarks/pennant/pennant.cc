@@ -16,8 +16,14 @@
  * (points), calc_geometry_full_work (zones and sides), calc_energy_dt (zones; its per-piece
  * time-step limits meet in a min-reduction future).
  *
- * Checks: total energy is conserved; on small meshes, the final state matches a sequential run
- * of the same physics on plain arrays. */
+ * Checks: total energy is conserved, and the final state (zone density and energy, point
+ * positions and velocities) matches a sequential run of the same physics on plain arrays, value
+ * by value; above `-check-limit` zone-cycles, it matches the fingerprint of such a run kept for
+ * this problem in the `-reference` file (hpcmap_app::Fingerprint), when it has one.
+ * `-reference-out FILE` appends the sequential run's fingerprint to FILE; `-reference-key 1`
+ * prints the problem's key in that file and stops. `-fault stale` skips
+ * piece 0's adv_pos_full in the first cycle, leaving its points stale; `-fault check` corrupts one
+ * reference value. Either must fail the check. */
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -85,9 +91,14 @@ struct CheckArgs {
   int has_reference;  // followed by zr, ze per zone and px_x, px_y, pu_x, pu_y per point
 };
 
+/* The checked quantities, as fingerprinted. */
+enum Quantity { Q_ZR, Q_ZE, Q_PX_X, Q_PX_Y, Q_PU_X, Q_PU_Y, NQ };
+typedef hpcmap_app::Fingerprint<NQ> PennantFingerprint;
+
 struct CheckResult {
   long long compared, bad, nonfinite;
   double max_err;
+  PennantFingerprint fingerprint;
 };
 
 /* ---- views of a task's regions ---- */
@@ -166,7 +177,7 @@ template <int KIND>
 void point_task_cpu(const Task *task, const std::vector<PhysicalRegion> &regions, Context, Runtime *runtime)
 {
   DtState st = state_of(task);
-  if (st.done) return;
+  if (st.done || hpcmap_app::skip_point(task)) return;
   const Shape &shape = KIND == 0 ? ADV_POS_HALF_SHAPE : ADV_POS_FULL_SHAPE;
   for (unsigned g = 0; g < 2; g++) {
     DomainT<1> dom = domain_of(runtime, regions[g * shape.group]);
@@ -251,7 +262,7 @@ template <int KIND>
 void point_task_gpu(const Task *task, const std::vector<PhysicalRegion> &regions, Context, Runtime *runtime)
 {
   DtState st = state_of(task);
-  if (st.done) return;
+  if (st.done || hpcmap_app::skip_point(task)) return;
   const Shape &shape = KIND == 0 ? ADV_POS_HALF_SHAPE : ADV_POS_FULL_SHAPE;
   for (unsigned g = 0; g < 2; g++) {
     DomainT<1> dom = domain_of(runtime, regions[g * shape.group]);
@@ -338,7 +349,7 @@ CheckResult check_task(const Task *task, const std::vector<PhysicalRegion> &regi
   const double *pref[4] = {ref + 2 * args.zones, ref + 2 * args.zones + args.points, ref + 2 * args.zones + 2 * args.points,
                            ref + 2 * args.zones + 3 * args.points};
   const double *scale = ref + 2 * args.zones + 4 * args.points;  // per compared quantity: its largest magnitude
-  CheckResult out{0, 0, 0, 0.0};
+  CheckResult out{0, 0, 0, 0.0, PennantFingerprint::zero()};
   // The reference arrays and scales follow CheckArgs only when the run has a reference.
   auto compare = [&](double got, const double *want, long long i, int quantity) {
     if (!std::isfinite(got)) out.nonfinite++;
@@ -353,6 +364,8 @@ CheckResult check_task(const Task *task, const std::vector<PhysicalRegion> &regi
     for_each(domain_of(runtime, regions[0]), [&](long long z) {
       compare(zr[Point<1>(z)], zref[0], z, 0);
       compare(ze[Point<1>(z)], zref[1], z, 1);
+      out.fingerprint.add(Q_ZR, z, args.zones, zr[Point<1>(z)]);
+      out.fingerprint.add(Q_ZE, z, args.zones, ze[Point<1>(z)]);
     });
   }
   for (int r = 1; r <= 2; r++) {
@@ -361,7 +374,10 @@ CheckResult check_task(const Task *task, const std::vector<PhysicalRegion> &regi
     FieldAccessor<LEGION_READ_ONLY, double, 1> f[4] = {{regions[r], pf(PX_X)}, {regions[r], pf(PX_Y)},
                                                        {regions[r], pf(PU_X)}, {regions[r], pf(PU_Y)}};
     for_each(dom, [&](long long p) {
-      for (int k = 0; k < 4; k++) compare(f[k][Point<1>(p)], pref[k], p, 2 + k / 2);
+      for (int k = 0; k < 4; k++) {
+        compare(f[k][Point<1>(p)], pref[k], p, 2 + k / 2);
+        out.fingerprint.add(Q_PX_X + k, p, args.points, f[k][Point<1>(p)]);
+      }
     });
   }
   return out;
@@ -397,6 +413,16 @@ struct Reference {
     Energy e{0.0, 0.0};
     for (long long z = 0; z < nz; z++) zone_energy(v, z, e.ei, e.ek);
     return e;
+  }
+
+  PennantFingerprint fingerprint() const
+  {
+    PennantFingerprint f = PennantFingerprint::zero();
+    for (long long z = 0; z < nz; z++) f.add(Q_ZR, z, nz, zones[ZR][z]), f.add(Q_ZE, z, nz, zones[ZE][z]);
+    const int fields[4] = {PX_X, PX_Y, PU_X, PU_Y};
+    for (int k = 0; k < 4; k++)
+      for (long long p = 0; p < np; p++) f.add(Q_PX_X + k, p, np, points[fields[k]][p]);
+    return f;
   }
 
   void cycle(const Params &prm)
@@ -530,7 +556,9 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
   }
   npieces = prm.numpcx * prm.numpcy;
   long long warmup = hpcmap_app::int_flag(args, "-warmup", 5);
-  long long check_limit = hpcmap_app::int_flag(args, "-check-limit", 20000000);  // zone-cycles for the reference
+  long long check_limit = hpcmap_app::int_flag(args, "-check-limit", 20000000);  // zone-cycles for the sequential run
+  std::string reference_file = hpcmap_app::str_flag(args, "-reference", "");
+  std::string reference_out = hpcmap_app::str_flag(args, "-reference-out", "");
   double energy_tol = atof(hpcmap_app::str_flag(args, "-energy-tol", "0.25").c_str());
   std::string fault = hpcmap_app::str_flag(args, "-fault", "none");
   if (prm.nzx < 1 || prm.nzy < 1 || prm.numpcx > prm.nzx || prm.numpcy > prm.nzy || prm.cstop < 1 || warmup < 0 ||
@@ -539,6 +567,15 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
     exit(2);
   }
   const long long nz = prm.nzx * prm.nzy, ns = 4 * nz, np = (prm.nzx + 1) * (prm.nzy + 1);
+  // The problem's name in reference files: the mesh, its pieces, the cycles, and a hash of every
+  // parameter (the deck's included).
+  char key[256];
+  snprintf(key, sizeof(key), "pennant nzx=%lld nzy=%lld numpcx=%lld numpcy=%lld cycles=%lld deck=%016llx", prm.nzx, prm.nzy,
+           prm.numpcx, prm.numpcy, prm.cstop, (unsigned long long)hpcmap_app::hash_bytes(&prm, sizeof(prm)));
+  if (hpcmap_app::int_flag(args, "-reference-key", 0)) {  // print it and stop
+    printf("HPCMAP_REFERENCE_KEY %s\n", key);
+    return;
+  }
 
   IndexSpace zone_is = runtime->create_index_space(ctx, Rect<1>(0, nz - 1));
   IndexSpace side_is = runtime->create_index_space(ctx, Rect<1>(0, ns - 1));
@@ -686,8 +723,12 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
 
   Future state = Future::from_value<DtState>(DtState{0.0, 0.0, 0, 0, 0});
   Future dt_hydro = dt_initial;
+  long long cycles_done = 0;
+  hpcmap_app::StaleMark mark;
   auto run_cycles = [&](long long count) {
-    for (long long c = 0; c < count; c++) {
+    for (long long c = 0; c < count; c++, cycles_done++) {
+      bool stale = fault == "stale" && cycles_done == 0;
+      full.global_arg = stale ? hpcmap_app::stale_at(DomainPoint(Point<1>(0)), mark) : params;
       TaskLauncher gdt(CALC_GLOBAL_DT_TASK_ID, params);
       gdt.add_future(state);
       gdt.add_future(dt_hydro);
@@ -726,7 +767,14 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
   Energy e1 = total_energy();
   double etot0 = e0.ei + e0.ek, etot1 = e1.ei + e1.ek;
   double energy_err = std::fabs(etot1 - etot0) / std::max(std::fabs(etot0), 1e-300);
-  bool reference = !invalid && double(nz) * double(s_end.cycle) <= double(check_limit);
+  std::optional<PennantFingerprint> stored;
+  if (!reference_file.empty()) stored = hpcmap_app::read_fingerprint<NQ>(reference_file, key);
+  bool small = double(nz) * double(prm.cstop) <= double(check_limit);
+  bool reference = !invalid && (!stored || small || !reference_out.empty());
+  if (reference && !small && reference_out.empty())
+    fprintf(stderr, "pennant: no stored reference for `%s` in %s; running the sequential reference (slow at this size)\n", key,
+            reference_file.empty() ? "(no -reference file)" : reference_file.c_str());
+  if (stored && fault == "check") stored->v[0] += 1.0;
   std::vector<char> buf(sizeof(CheckArgs) + (reference ? (2 * nz + 4 * np + 4) * sizeof(double) : 4 * sizeof(double)));
   CheckArgs *cargs = (CheckArgs *)buf.data();
   *cargs = CheckArgs{nz, np, reference ? 1 : 0};
@@ -738,6 +786,10 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
     for (long long c = 0; c < prm.cstop && !seq.state.done; c++) seq.cycle(prm);
     ref_cycles = seq.state.cycle;
     ref_invalid = seq.state.failed || !(seq.dt_hydro > 0.0);
+    if (!reference_out.empty() && !hpcmap_app::append_fingerprint(reference_out, key, seq.fingerprint())) {
+      fprintf(stderr, "pennant: cannot write %s\n", reference_out.c_str());
+      exit(2);
+    }
     if (hpcmap_app::int_flag(args, "-dump-zr", 0))
       for (long long z = 0; z < nz; z++) printf("zr %lld %.8e\n", z + 1, seq.zones[ZR][z]);
     double *out = ref;
@@ -762,14 +814,19 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
   check.add_region_requirement(req(rp_private, LEGION_READ_ONLY, rp_all, {pf(PX_X), pf(PX_Y), pf(PU_X), pf(PU_Y)}));
   check.add_region_requirement(req(rp_shared, LEGION_READ_ONLY, rp_all, {pf(PX_X), pf(PX_Y), pf(PU_X), pf(PU_Y)}));
   FutureMap results = runtime->execute_index_space(ctx, check);
-  CheckResult total{0, 0, 0, 0.0};
+  CheckResult total{0, 0, 0, 0.0, PennantFingerprint::zero()};
   for (Domain::DomainPointIterator it(launch); it; it++) {
-    CheckResult r = results.get_result<CheckResult>(*it);
+    const CheckResult &r = results.get_result<CheckResult>(*it);
     total.compared += r.compared, total.bad += r.bad, total.nonfinite += r.nonfinite;
     total.max_err = std::max(total.max_err, r.max_err);
+    total.fingerprint.merge(r.fingerprint);
   }
   bool energy_ok = energy_err <= energy_tol;
-  bool ref_ok = !reference || (!ref_invalid && total.bad == 0 && total.compared == 2 * nz + 4 * np && ref_cycles == s_end.cycle);
+  long long bad_bins = 0;
+  bool stored_check = !invalid && !reference;
+  if (stored_check) bad_bins = total.fingerprint.differing_bins(*stored, 1e-6, total.max_err);
+  bool ref_ok = stored_check ? bad_bins == 0
+              : !reference || (!ref_invalid && total.bad == 0 && total.compared == 2 * nz + 4 * np && ref_cycles == s_end.cycle);
   bool passed = !invalid && energy_ok && ref_ok && total.nonfinite == 0 && timed_cycles > 0;
   if (invalid) {
     // the message above says it all
@@ -778,7 +835,10 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
   } else {
   if (!energy_ok)
     fprintf(stderr, "pennant: check failed: total energy %.12g -> %.12g (relative change %.3g > %.3g)\n", etot0, etot1, energy_err, energy_tol);
-  if (!ref_ok)
+  if (!ref_ok && stored_check)
+    fprintf(stderr, "pennant: check failed: %lld of %d fingerprint bins differ from the stored reference (max rel. error %.3g)\n",
+            bad_bins, PennantFingerprint::SIZE / 2, total.max_err);
+  else if (!ref_ok)
     fprintf(stderr, "pennant: check failed: %lld of %lld values differ from the sequential run (max rel. error %.3g; cycles %lld vs %lld)\n",
             total.bad, total.compared, total.max_err, s_end.cycle, ref_cycles);
   if (total.nonfinite) fprintf(stderr, "pennant: check failed: %lld values are not finite\n", total.nonfinite);
@@ -799,7 +859,7 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
            "\"energy_final\": %s, \"energy_rel_change\": %s, \"check_kind\": \"%s\", \"max_rel_err\": %s, \"state\": \"%s\"",
            deck.c_str(), prm.nzx, prm.nzy, npieces, prm.numpcx, prm.numpcy, s_end.cycle, timed_cycles, warmup,
            num(s_end.time + s_end.dt, "%.9g").c_str(), num(etot0, "%.12g").c_str(), num(etot1, "%.12g").c_str(),
-           num(energy_err, "%.3g").c_str(), reference ? "energy+reference" : "energy", num(total.max_err, "%.3g").c_str(),
+           num(energy_err, "%.3g").c_str(), reference ? "energy+reference" : stored_check ? "energy+stored" : "energy", num(total.max_err, "%.3g").c_str(),
            invalid ? "invalid" : "valid");
   hpcmap_app::print_result("pennant", elapsed, rate, "Mzone-cycles/s", passed, extra);
 

@@ -5,7 +5,9 @@
  * where output is computed) and `ghost` (each block grown by RADIUS, aliased: the input a tile
  * reads). Each time step is one index launch of `stencil` and one of `increment`.
  * After `prune` warm-up steps, `steps` steps are timed. Since the input is the linear field
- * x + y, every interior output equals 2 per step exactly, which the check verifies. */
+ * x + y, every interior output equals 2 per step exactly and every input x + y + steps, which the
+ * check verifies at every size. `-fault stale` skips tile (0, 0) in the first step's increment,
+ * leaving that tile's input stale, which the check must catch. */
 #include <cmath>
 #include <csignal>
 #include <map>
@@ -94,8 +96,9 @@ void stencil_cpu(const Task *task, const std::vector<PhysicalRegion> &regions, C
     }
 }
 
-void increment_cpu(const Task *, const std::vector<PhysicalRegion> &regions, Context, Runtime *runtime)
+void increment_cpu(const Task *task, const std::vector<PhysicalRegion> &regions, Context, Runtime *runtime)
 {
+  if (hpcmap_app::skip_point(task)) return;
   Rect<2> rect = region_rect(runtime, regions[0]);
   if (rect.empty()) return;
   stencil::Block in = block_of(RWAcc(regions[0], FID_INPUT), rect);
@@ -141,8 +144,9 @@ void stencil_gpu_task(const Task *, const std::vector<PhysicalRegion> &regions, 
   Realm::Cuda::set_task_ctxsync_required(false);
 }
 
-void increment_gpu_task(const Task *, const std::vector<PhysicalRegion> &regions, Context, Runtime *runtime)
+void increment_gpu_task(const Task *task, const std::vector<PhysicalRegion> &regions, Context, Runtime *runtime)
 {
+  if (hpcmap_app::skip_point(task)) return;
   Rect<2> rect = region_rect(runtime, regions[0]);
   stencil::increment_gpu(block_of(RWAcc(regions[0], FID_INPUT), rect), Realm::Cuda::get_task_cuda_stream());
   Realm::Cuda::set_task_ctxsync_required(false);
@@ -230,12 +234,17 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
   step_increment.add_region_requirement(RegionRequirement(lp_private, 0, LEGION_READ_WRITE, LEGION_EXCLUSIVE, grid));
   step_increment.add_field(0, FID_INPUT);
 
+  long long steps_done = 0;
   auto run_steps = [&](long long count) {
-    for (long long s = 0; s < count; s++) {
-      if (trace) runtime->begin_trace(ctx, 1);
+    for (long long s = 0; s < count; s++, steps_done++) {
+      bool stale = fault == "stale" && steps_done == 0;  // outside the trace: its launches differ
+      hpcmap_app::StaleMark mark;
+      if (stale) step_increment.global_arg = hpcmap_app::stale_at(DomainPoint(Point<2>(0, 0)), mark);
+      if (trace && !stale) runtime->begin_trace(ctx, 1);
       runtime->execute_index_space(ctx, step_stencil);
       runtime->execute_index_space(ctx, step_increment);
-      if (trace) runtime->end_trace(ctx, 1);
+      if (trace && !stale) runtime->end_trace(ctx, 1);
+      if (stale) step_increment.global_arg = UntypedBuffer();
     }
   };
   run_steps(prune);
