@@ -1,4 +1,4 @@
-"""Profile feedback for the agent, from real stencil runs: where the time went and what a mapper could change."""
+"""Feedback for the agent from real runs: profile suggestions from stencil traces, mapping-time errors explained."""
 from __future__ import annotations
 
 import subprocess
@@ -61,3 +61,34 @@ def test_profile_mode_adds_the_trace_to_the_agents_feedback(one_cpu_trace):
     with_profile = feedback.describe(result, [result], "profile", text)
     assert "Profile of this run" in with_profile and "CPUs are idle" in with_profile
     assert "Profile of this run" not in feedback.describe(result, [result], "suggest", text)
+
+
+@pytest.mark.parametrize("text, explain, suggest", [
+    ("""Task * CPU;
+m = Machine(CPU);
+def f(Task t) {
+  return m[0, 99];
+}
+IndexTaskMap stencil f;
+""", "outside the machine space", "% m.size[d]"),
+    ("""Task * CPU;
+m = Machine(CPU);
+def f(Task t) {
+  z = t.ipoint[0] - t.ipoint[0];
+  return m[0, t.ipoint[1] / z];
+}
+IndexTaskMap stencil f;
+""", "divided by zero", "Guard the divisor"),
+])
+def test_real_mapping_errors_are_explained(text, explain, suggest):
+    """The rules match what the mapper really prints when a mapping function fails at mapping time."""
+    from dataclasses import replace
+
+    from hpcmap.evaluate import evaluate, make_requests
+    from hpcmap.study import to_evaluated
+
+    base = make_requests(["default"], "stencil", "nx=200,ny=200,steps=5", trials=1, timeout_s=120)[0]
+    record = evaluate(replace(base, name="bad", mapper_text=text))
+    assert record.outcome == "map_error", record.message
+    described = feedback.describe(to_evaluated(record.as_dict()), [])
+    assert "Explain: " in described and explain in described and suggest in described, described
