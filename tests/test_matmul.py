@@ -18,7 +18,12 @@ APPS = {
     "cannon": ["n=250,gx=1,gy=4", "n=300,gx=3,gy=2", "m=200,n=150,k=120,gx=2,gy=3"],
     "summa": ["n=250,gx=1,gy=4", "n=300,gx=3,gy=2", "m=200,n=150,k=120,gx=2,gy=3,panels=12"],
     "pumma": ["n=250,gx=1,gy=4", "n=300,gx=3,gy=2", "m=200,n=150,k=120,gx=2,gy=3"],
+    "johnson": ["n=250,gdim=3", "m=200,n=150,k=121,gdim=2"],
+    "cosma": ["n=250,gx=1,gy=2,gz=2", "n=300,gx=3,gy=1,gz=2", "m=200,n=150,k=121,gx=2,gy=3,gz=1"],
+    "solomonik": ["n=250,gx=1,gy=1,c=2", "n=300,gx=3,gy=3,c=2", "m=200,n=150,k=121,gx=3,gy=2,c=2,steps=3"],
 }
+# app -> `--size` for the fault tests: a grid with at least two steps (or k-slices) to go stale.
+FAULT_SIZES = {"johnson": "small,n=240,gdim=2"}
 ODD_GRIDS = [(app, size) for app, sizes in APPS.items() for size in sizes]
 
 
@@ -58,7 +63,8 @@ def test_odd_grids_pass(built, app, size):
 @pytest.mark.parametrize("fault", ["corrupt", "stale"])
 def test_fault_fails_the_check(built, app, fault):
     """One wrong entry of C (`corrupt`), or the previous step's A tiles read again (`stale`)."""
-    done = hpcmap("run", app, "--trials", "2", "--size", "small,n=240,gx=2,gy=2", "--app-args", f"-fault {fault}")
+    done = hpcmap("run", app, "--trials", "2", "--size", FAULT_SIZES.get(app, "small,n=240,gx=2,gy=2"),
+                  "--app-args", f"-fault {fault}")
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     errors = [line for line in done.stderr.splitlines() if line.startswith("hpcmap: error:")]
