@@ -98,17 +98,24 @@ def test_kinds_need_a_variant_and_processors():
         assert f"kind/{name}" not in cpu.by_name  # no GPUs: nothing to choose
     assert not [c for c in cpu.coordinates if c.group == "memory"]  # CPUs see system memory only
     for c in gpu.coordinates:
-        if c.group == "memory":
+        if c.group == "memory" and c.task != "*":
             assert "GPU" in info.tasks[c.task].variants
+    gpu_regions = {r for t in info.tasks.values() if "GPU" in t.variants for r in t.regions}
+    assert {c.region for c in gpu.coordinates if c.group == "memory" and c.task == "*"} == gpu_regions
+    assert all(c.kind == "GPU" for c in gpu.coordinates if c.group == "memory" and c.task == "*")
 
 
 def test_a_kind_move_takes_the_regions_to_memories_it_sees():
     space = space_for("stencil", machine.load("h100x4"))
     p = space.move(space.start_point(), "memory/stencil/ghost", "ZCMEM")
     assert p is not None and "Region stencil ghost GPU ZCMEM;" in space.render(p)
+    everywhere = space.move(p, "memory/*/private/GPU", "FBMEM,ZCMEM")
+    assert "Region * private GPU FBMEM,ZCMEM;" in space.render(everywhere)
     on_cpu = space.move(p, "kind/stencil", "CPU,GPU")
     assert on_cpu["memory/stencil/ghost"] is None
     assert "ZCMEM" not in space.render(on_cpu)
+    # Statements for every task on GPUs stay: they are qualified by kind, and other tasks use them.
+    assert "Region * private GPU FBMEM,ZCMEM;" in space.render(space.move(everywhere, "kind/stencil", "CPU,GPU"))
     assert space.move(on_cpu, "memory/stencil/ghost", "ZCMEM") is None  # a CPU does not see ZCMEM
     bad = {**on_cpu, "memory/stencil/ghost": "FBMEM,ZCMEM"}
     assert not space.valid(bad) and "not visible from CPU" in space.violations(bad)[0]

@@ -7,14 +7,16 @@ person can read and edit. Nothing here knows an application: tasks, launch kinds
 variants, region names and layout requirements come from specs/apps/<app>.toml, processors and
 memories from the machine spec.
 
-Coordinates, in the order coordinate descent visits them:
-  kind/T       processor-kind order of task T (only kinds with a variant and processors)
-  memory/T/R   memory list of region R of T (only memories visible from T's kind)
-  map/T        mapping function of index launch T, from a library (block, cyclic, ...)
-  single/T     placement of single launch T (on its parent's processor, or beside it)
-  layout/*     the layout of every instance; layout/T/R overrides it for one region of T
-  limit/T      InstanceLimit of T
-  collect/T    CollectMemory of T's read-only regions
+Coordinates, in the order coordinate descent visits them (coarse first, then refinements):
+  kind/T          processor-kind order of task T (only kinds with a variant and processors)
+  memory/*/R/K    memory list of region R in every task that runs on kind K (only memories K sees)
+  map/T           mapping function of index launch T, from a library (block, cyclic, ...)
+  single/T        placement of single launch T (on its parent's processor, or beside it)
+  layout/*        the layout of every instance
+  limit/T         InstanceLimit of T
+  collect/T       CollectMemory of T's read-only regions
+  memory/T/R      memory list of region R of T alone (only memories visible from T's kind)
+  layout/T/R      layout of region R of T alone
 """
 from __future__ import annotations
 
@@ -48,6 +50,7 @@ class Coordinate:
     options: tuple
     task: str = "*"
     region: str = "*"
+    kind: str = "*"                  # the processor kind of a region's memory for every task (memory/*/R/KIND)
 
 
 def _layout_words(value: str | None) -> dict[str, str]:
@@ -151,11 +154,14 @@ class MapperSpace:
         return list(dict.fromkeys(r for r in task.regions if r))
 
     def _build(self) -> list[Coordinate]:
-        groups: dict[str, list[Coordinate]] = {g: [] for g in
-                                               ("kind", "memory", "map", "single", "layout", "limit", "collect")}
+        """Coarse choices first (a task's kind, a region's memory in every task that uses it, the
+        mapping functions, the layout of everything), then the per-(task, region) refinements."""
+        groups: dict[str, list[Coordinate]] = {g: [] for g in ("kind", "shared_memory", "map", "single", "layout_all",
+                                                               "limit", "collect", "memory", "layout")}
         requirements = [r.layout for t in self.app.tasks.values() for r in t.requires]
         every = tuple(v for v in LAYOUTS if not any(_contradicts(v, r) for r in requirements))
-        groups["layout"].append(Coordinate("layout/*", "layout", every))
+        groups["layout_all"].append(Coordinate("layout/*", "layout", every))
+        shared: dict[tuple[str, str], None] = {}
         for name, task in self.app.tasks.items():
             kinds = self.kinds[name]
             if not kinds:
@@ -165,6 +171,7 @@ class MapperSpace:
                 groups["kind"].append(Coordinate(f"kind/{name}", "kind", (None, *orders[1:]), name))
             mems = list(dict.fromkeys(m for k in kinds for m in _memory_options(k)))
             for region in self._regions(task):
+                shared.update({(region, k): None for k in kinds if _memory_options(k)})
                 if mems:
                     groups["memory"].append(Coordinate(f"memory/{name}/{region}", "memory", (None, *mems), name, region))
                 required = [" ".join(r.layout) for r in task.requires if r.region in ("*", region) and r.layout]
@@ -181,6 +188,10 @@ class MapperSpace:
                 groups["single"].append(Coordinate(f"single/{name}", "single", SINGLE_PLACEMENTS, name))
             if task.regions:
                 groups["collect"].append(Coordinate(f"collect/{name}", "collect", (False, True), name))
+        # One memory for a region in every task that maps it on that kind: data shared by tasks stays put.
+        for region, kind in shared:
+            groups["shared_memory"].append(Coordinate(f"memory/*/{region}/{kind}", "memory",
+                                                      (None, *_memory_options(kind)), "*", region, kind))
         return [c for g in groups.values() for c in g]
 
     # ------------------------------------------------------------ points
@@ -271,7 +282,7 @@ class MapperSpace:
         """A uniformly drawn point, repaired: memories are drawn from those the drawn kind sees."""
         p = {c.name: rng.choice(c.options) for c in self.coordinates}
         for c in self.coordinates:
-            if c.group == "memory":
+            if c.group == "memory" and c.task != "*":
                 kind = self.kind_of(p, c.task)
                 allowed = [v for v in c.options if not v or all(m in VISIBLE_MEMORIES[kind] for m in v.split(","))]
                 p[c.name] = rng.choice(allowed)
@@ -293,7 +304,8 @@ class MapperSpace:
             if c.group == "kind":
                 tasks.append(f"Task {c.task} {v};")
             elif c.group == "memory":
-                regions.append(f"Region {c.task} {c.region} {self.kind_of(p, c.task)} {v};")
+                kind = c.kind if c.task == "*" else self.kind_of(p, c.task)
+                regions.append(f"Region {c.task} {c.region} {kind} {v};")
             elif c.group == "layout":
                 layouts.append(f"Layout {c.task} {c.region} {self.kind_of(p, c.task) if c.task != '*' else '*'} {v};")
             elif c.group == "limit":
