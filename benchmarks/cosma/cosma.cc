@@ -11,8 +11,8 @@
  * B(k, j) in gx, C(i, j) in gz), so the gemm launch is an all-gather of A along j and of B
  * along i, and a reduction of C along k.
  *
- * Flags: -gx -gy -gz override the grid (0: chosen from the processor count); the common flags
- * are in matmul.h. Placement is untimed; each timed iteration places the matrices again. */
+ * Flags: -gx -gy -gz set the grid (all 0: chosen from the processor count; a 0 beside a set
+ * dimension is 1); the common flags are in matmul.h. Placement is untimed; each timed iteration places the matrices again. */
 #include "hpcmap_app.h"
 #include "hpcmap_mapper.h"
 #include "matmul.h"
