@@ -113,3 +113,16 @@ def test_resume_after_sigkill_mid_iteration_continues_from_the_stored_history(tm
     agents = agent_records(store)
     assert [r["name"] for r in agents][0] == first["name"] and len(agents) == 2
     assert "Region * * CPU SYSMEM;" in agents[1]["mapper_text"] and "C_order" in agents[1]["mapper_text"]
+
+
+def test_batch_proposes_distinct_candidates_in_one_iteration(tmp_path):
+    store = tmp_path / "study.h5"
+    with ScriptedLLM([suggest(GOOD), suggest(GOOD), suggest(LAYOUT)], default=EMPTY) as server:
+        proc = tune(server, store, 2, "--batch", "2")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    records = agent_records(store)
+    assert [r["study"]["iteration"] for r in records] == [1, 1]
+    assert records[0]["mapper_text"] != records[1]["mapper_text"]
+    repeated = next(r for r in records if len(r["study"]["llm"]) == 2)   # the repeat was sent back, not run
+    assert "already measured" in repeated["study"]["llm"][1]["messages"][1]["content"]
+    assert len(server.requests) == 3
