@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -118,12 +117,13 @@ def test_persistent_500_is_one_clear_error(monkeypatch):
 
 
 def test_hanging_server_times_out(monkeypatch):
+    # The server closes the connection after 30 s without an answer; only the client's own timeout
+    # gives "did not answer within 1 s" (a closed connection reads "is not reachable").
     with ScriptedLLM(default=Hang(30)) as server:
         opt = make(server, monkeypatch, timeout=1, retries=0)
-        start = time.monotonic()
         with pytest.raises(llm.LLMUnavailable, match="did not answer within 1 s"):
             opt.propose([DEFAULT], 1)
-        assert time.monotonic() - start < 20
+    assert opt.last_exchanges[-1].error.startswith("did not answer")
 
 
 def test_unreadable_body_is_repaired(monkeypatch):
