@@ -191,6 +191,8 @@ def test_feedback_modes_and_rules():
     fast = Evaluated(Candidate("c", "Task * GPU;"), "ok", 0.25, {"cv": 0.02})
     text = feedback.describe(fast, hist, "suggest")
     assert "0.25 s" in text and "4.000x" in text and "2.000x" in text and "best so far" in text
+    raw = feedback.describe(fast, hist, "raw")
+    assert "0.25 s" in raw and "Speedup" not in raw and "Suggest" not in raw
     oom = Evaluated(Candidate("d", "x"), "map_error", message="hpcmap-mapper: error: m:3: cannot make an instance "
                                                                "of region 0 of task 'stencil' with this layout in FBMEM")
     assert "Explain:" not in feedback.describe(oom, hist, "raw")

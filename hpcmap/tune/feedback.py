@@ -78,7 +78,8 @@ def describe(result: Evaluated, history: list[Evaluated], mode: str = DEFAULT_MO
         raise ValueError(f"feedback mode must be one of {', '.join(MODES)}")
     lines = [_raw(result)]
     if result.ok:
-        lines += _timing(result, history)
+        timing = _timing(result, history)
+        lines += timing[:1] if mode == "raw" else timing
         if mode in ("suggest", "profile"):
             lines.append("Suggest: keep what made this mapper fast and change one more decision: move compute "
                          "tasks to the fastest processors they have variants for, keep each task's data in "
