@@ -215,3 +215,12 @@ def test_refused_key_is_one_clear_error_without_a_second_request(monkeypatch):
         with pytest.raises(UserError, match=r"refused the request \(HTTP 401\): check OPENAI_API_KEY"):
             opt.propose([DEFAULT], 1)
     assert len(server.requests) == 1
+
+
+def test_server_without_json_mode_is_asked_again_without_it(monkeypatch):
+    with ScriptedLLM([Status(400), suggest(GOOD)]) as server:
+        opt = make(server, monkeypatch)
+        [cand] = opt.propose([DEFAULT], 1)
+    assert "Task * CPU;" in cand.text
+    assert "response_format" in server.requests[0] and "response_format" not in server.requests[1]
+    assert opt.last_exchanges[0].error.startswith("HTTP 400")
