@@ -126,7 +126,7 @@ def tune_json(outcome, app: str, machine_name: str, optimizer: str, mapper_file:
 def _print_answer(result: dict, target: Path) -> None:
     from rich.console import Console
 
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)
     best = result["best"]
     speed = "; ".join(f"{v:.2f}x over {k}" for k, v in (("default", best["speedup_vs_default"]),
                                                          ("expert", best["speedup_vs_expert"])) if v)
