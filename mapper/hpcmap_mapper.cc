@@ -56,6 +56,27 @@ Policy load_policy(const char *path)
   }
 }
 
+/* Mapping statements whose function builds a machine space of a kind this node has no processors
+ * of do not apply (as Task skips such kinds): one mapper serves CPU-only and GPU machines. */
+void leave_out_foreign_kinds(SharedState &state, int64_t node)
+{
+  Policy &policy = state.policy;
+  const MachineShape shape = state.machine.shape(node);
+  for (const auto *list : {&policy.ir().index_maps, &policy.ir().single_maps})
+    for (const TaskListRule &rule : *list)
+      for (const std::string &kind : policy.machine_kinds(rule.function))
+        if (shape.count(kind) == 0) {
+          policy.disable(rule);
+          if (state.log.enabled())
+            state.log.write("{\"call\": \"skip\", \"statement\": \"" +
+                            std::string(list == &policy.ir().index_maps ? "IndexTaskMap" : "SingleTaskMap") +
+                            "\", \"line\": " + std::to_string(rule.line) + ", \"function\": " +
+                            json_string(rule.function) + ", \"reason\": \"this machine has no " + kind +
+                            " processors\"}");
+          break;
+        }
+}
+
 void install(Legion::Machine machine, Legion::Runtime *runtime, const std::set<Legion::Processor> &local_procs)
 {
   restore_fatal_signals();
@@ -69,6 +90,7 @@ void install(Legion::Machine machine, Legion::Runtime *runtime, const std::set<L
   } catch (const MappingError &e) {
     die(state->policy.source(), e.line, e.what());
   }
+  leave_out_foreign_kinds(*state, node);
   register_sharding_functors(runtime, *state, node);
   for (Legion::Processor p : local_procs)
     runtime->replace_default_mapper(new PolicyMapper(runtime->get_mapper_runtime(), machine, p, state), p);

@@ -15,10 +15,13 @@ namespace hpcmap {
 class InstanceLimits {
 public:
   /* Takes a slot for task `id` of `name` when fewer than `limit` are in flight; otherwise
-   * `self` is woken by the next finish(). */
-  bool try_start(const std::string &name, Legion::UniqueID id, int64_t limit, Legion::Processor self);
-  /* Frees the slot of task `id` (no-op when it holds none); returns the processors to wake. */
-  std::vector<Legion::Processor> finish(Legion::UniqueID id);
+   * `self` is woken by the next finish(). `*in_flight` gets the count after a slot is newly taken
+   * (0 when the task already held one or none was free). */
+  bool try_start(const std::string &name, Legion::UniqueID id, int64_t limit, Legion::Processor self,
+                 int64_t *in_flight);
+  /* Frees the slot of task `id` (no-op when it holds none, then `*in_flight` is -1; else the count
+   * left); returns the processors to wake. */
+  std::vector<Legion::Processor> finish(Legion::UniqueID id, int64_t *in_flight);
 
 private:
   std::mutex mutex_;

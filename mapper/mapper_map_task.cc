@@ -1,5 +1,6 @@
 /* map_task: variant, target processors and an instance per region argument, following the
- * Region and Layout statements; regions no statement covers are mapped as DefaultMapper maps them. */
+ * Region and Layout statements; what no statement covers is mapped as DefaultMapper maps it.
+ * Mappings are cached and reused while their instances live, as DefaultMapper does. */
 #include <algorithm>
 
 #include "decision_log.h"
@@ -13,39 +14,13 @@ namespace hpcmap {
 using namespace Legion;
 using namespace Legion::Mapping;
 
-bool PolicyMapper::task_has_region_rules(const std::string &name) const
-{
-  for (const RegionRule &r : policy_.ir().regions)
-    if (task_matches(r.task, name)) return true;
-  for (const LayoutRule &r : policy_.ir().layouts)
-    if (task_matches(r.task, name)) return true;
-  return false;
-}
-
 void PolicyMapper::map_task(MapperContext ctx, const Task &task, const MapTaskInput &input, MapTaskOutput &output)
 {
-  const std::string name = task.get_task_name();
-  std::vector<int> rule_lines(task.regions.size(), 0);
-  if (!task_has_region_rules(name)) {
-    DefaultMapper::map_task(ctx, task, input, output);
-  } else {
-    Processor::Kind kind = task.target_proc.kind();
-    if (!has_variant(ctx, task.task_id, kind)) {
-      const TaskRule *rule = policy_.task_rule(name);
-      fail(rule ? rule->line : 0, "task '" + name + "' has no " + proc_word(kind) + " variant");
-    }
-    VariantInfo info = default_find_preferred_variant(task, ctx, true /*needs tight bound*/, true, kind);
-    output.chosen_variant = info.variant;
-    output.task_priority = default_policy_select_task_priority(ctx, task);
-    default_policy_select_target_processors(ctx, task, output.target_procs);
-    map_regions(ctx, task, input, output, info, rule_lines);
-    output.output_targets.resize(task.output_regions.size());
-    output.output_constraints.resize(task.output_regions.size());
-    for (unsigned i = 0; i < task.output_regions.size(); i++) {
-      output.output_targets[i] = default_policy_select_output_target(ctx, task.target_proc);
-      default_policy_select_output_constraints(task, output.output_constraints[i], task.output_regions[i]);
-    }
-  }
+  const TaskFacts &f = facts(task);
+  std::vector<RegionChoice> choices(task.regions.size());
+  bool cached = false;
+  if (f.region_rules) cached = map_task_by_policy(ctx, task, input, output, choices);
+  else DefaultMapper::map_task(ctx, task, input, output);
   // A mapping function pins the task to its processor; a set lets the runtime pick any of it.
   if (const TaskListRule *map = map_rule(task)) {
     bool is_set = false;
@@ -57,20 +32,74 @@ void PolicyMapper::map_task(MapperContext ctx, const Task &task, const MapTaskIn
   if (!policy_.ir().collect.empty())
     for (unsigned idx = 0; idx < task.regions.size(); idx++)
       if (task.regions[idx].privilege == LEGION_READ_ONLY &&
-          policy_.collect_rule(name, region_arg(ctx, task.regions[idx], idx)))
+          policy_.collect_rule(f.name, region_arg(ctx, task.regions[idx], idx)))
         output.untracked_valid_regions.insert(idx);
   // InstanceLimit: the completion report frees the task's slot.
-  if (policy_.instance_limit(name))
-    output.task_prof_requests.add_measurement<Realm::ProfilingMeasurements::OperationStatus>();
-  if (state_->log.enabled()) log_map_task(ctx, task, output, rule_lines);
+  if (f.limit) output.task_prof_requests.add_measurement<Realm::ProfilingMeasurements::OperationStatus>();
+  if (state_->log.enabled()) log_map_task(ctx, task, output, choices, cached);
+}
+
+bool PolicyMapper::map_task_by_policy(MapperContext ctx, const Task &task, const MapTaskInput &input,
+                                      MapTaskOutput &output, std::vector<RegionChoice> &choices)
+{
+  Processor::Kind kind = task.target_proc.kind();
+  if (!has_variant(ctx, task.task_id, kind)) {
+    const TaskRule *rule = policy_.task_rule(facts(task).name);
+    fail(rule ? rule->line : 0, "task '" + facts(task).name + "' has no " + proc_word(kind) + " variant");
+  }
+  VariantInfo variant;
+  if (input.shard_processor.exists()) {  // a shard of a replicated task: its processor and variant are given
+    variant.variant = input.shard_variant;
+    variant.is_inner = runtime->is_inner_variant(ctx, task.task_id, input.shard_variant);
+    variant.is_leaf = runtime->is_leaf_variant(ctx, task.task_id, input.shard_variant);
+    output.target_procs.assign(1, input.shard_processor);
+  } else {
+    variant = default_find_preferred_variant(task, ctx, true /*needs tight bound*/, true, kind);
+    default_policy_select_target_processors(ctx, task, output.target_procs);
+  }
+  output.chosen_variant = variant.variant;
+  output.task_priority = default_policy_select_task_priority(ctx, task);
+  output.output_targets.resize(task.output_regions.size());
+  output.output_constraints.resize(task.output_regions.size());
+  for (unsigned i = 0; i < task.output_regions.size(); i++) {
+    output.output_targets[i] = default_policy_select_output_target(ctx, task.target_proc);
+    default_policy_select_output_constraints(task, output.output_constraints[i], task.output_regions[i]);
+  }
+
+  const std::pair<TaskID, Processor> key(task.task_id, task.target_proc);
+  const unsigned long long hash = compute_task_hash(task);
+  std::vector<CachedMapping> &cached = mapping_cache_[key];
+  for (size_t k = 0; k < cached.size(); k++) {
+    if (cached[k].hash != hash || cached[k].variant != variant.variant) continue;
+    output.chosen_instances = cached[k].instances;
+    choices = cached[k].choices;
+    // Still usable when every instance can be acquired; otherwise map afresh.
+    if (runtime->acquire_and_filter_instances(ctx, output.chosen_instances)) return true;
+    std::vector<CachedMapping> &again = mapping_cache_[key];  // the runtime call may have run other mapper calls
+    again.erase(std::remove_if(again.begin(), again.end(),
+                               [&](const CachedMapping &m) { return m.hash == hash && m.variant == variant.variant; }),
+                again.end());
+    output.chosen_instances.clear();
+    choices.assign(task.regions.size(), RegionChoice());
+    break;
+  }
+  map_regions(ctx, task, input, output, variant, choices);
+  for (const auto &list : output.chosen_instances)
+    for (const PhysicalInstance &inst : list)
+      if (inst.is_virtual_instance()) return false;  // DefaultMapper does not cache those either
+  mapping_cache_[key].push_back({hash, variant.variant, output.chosen_instances, choices});
+  return false;
 }
 
 void PolicyMapper::map_regions(MapperContext ctx, const Task &task, const MapTaskInput &input,
-                               MapTaskOutput &output, const VariantInfo &variant, std::vector<int> &rule_lines)
+                               MapTaskOutput &output, const VariantInfo &variant, std::vector<RegionChoice> &choices)
 {
-  const std::string name = task.get_task_name();
+  const std::string &name = facts(task).name;
   const char *kind = proc_word(task.target_proc.kind());
   if (output.chosen_instances.size() < task.regions.size()) output.chosen_instances.resize(task.regions.size());
+  // DefaultMapper maps every region of an inner variant virtually unless a coherence is relaxed.
+  bool inner_virtual = variant.is_inner;
+  for (const RegionRequirement &req : task.regions) inner_virtual = inner_virtual && req.prop == LEGION_EXCLUSIVE;
   for (unsigned idx = 0; idx < task.regions.size(); idx++) {
     const RegionRequirement &req = task.regions[idx];
     std::vector<PhysicalInstance> &chosen = output.chosen_instances[idx];
@@ -83,91 +112,75 @@ void PolicyMapper::map_regions(MapperContext ctx, const Task &task, const MapTas
       continue;
     }
     RegionArg arg = region_arg(ctx, req, idx);
-    if (const RegionRule *rule = policy_.region_rule(name, arg, kind)) {
-      rule_lines[idx] = rule->line;
-      if (!map_region_by_rule(ctx, task, idx, arg, rule, !variant.is_leaf, chosen)) {
-        std::string kinds;
-        for (const std::string &m : rule->memories) kinds += (kinds.empty() ? "" : ",") + m;
-        auto [node, index] = state_->machine.coords(task.target_proc);
-        fail(rule->line, "no memory of kind " + kinds + " can hold region " + std::to_string(idx) + " of task '" +
-                             name + "' on " + kind + " processor (" + std::to_string(node) + ", " +
-                             std::to_string(index) + ")");
-      }
+    std::vector<ChainLink> chain = policy_.region_chain(name, arg, kind);
+    if (!chain.empty() && map_region_by_chain(ctx, task, idx, arg, chain, variant, chosen, choices[idx])) continue;
+    // No statement covers this region, or no memory of its chain exists or fits: DefaultMapper's
+    // memory (a Layout statement for that memory still applies).
+    chosen.clear();
+    choices[idx].fallback = !chain.empty();
+    if (inner_virtual || (req.privilege == LEGION_REDUCE && !variant.is_leaf)) {
+      chosen.push_back(PhysicalInstance::get_virtual_instance());  // as DefaultMapper does
       continue;
     }
     Memory memory = default_policy_select_target_memory(ctx, task.target_proc, req,
                                                         find_memory_constraint(ctx, task, variant.variant, idx));
-    if (req.privilege != LEGION_REDUCE) {
-      if (const LayoutRule *layout = policy_.layout_rule(name, arg, kind, mem_word(memory.kind()))) {
-        rule_lines[idx] = layout->line;
-        if (!make_instance(ctx, task, idx, arg, memory, chosen))
-          fail(layout->line, "cannot make an instance of region " + std::to_string(idx) + " of task '" + name +
-                                 "' with this layout in " + mem_word(memory.kind()));
-        continue;
-      }
-    }
-    // No statement covers this region: DefaultMapper's own way.
-    std::set<FieldID> fields(req.privilege_fields.begin(), req.privilege_fields.end());
-    const TaskLayoutConstraintSet &layouts = runtime->find_task_layout_constraints(ctx, task.task_id, variant.variant);
-    if (!default_create_custom_instances(ctx, task.target_proc, memory, req, idx, fields, layouts, true, chosen))
+    if (!make_instance(ctx, task, idx, arg, memory, variant, chosen, choices[idx]))
       default_report_failed_instance_creation(task, idx, task.target_proc, memory);
   }
 }
 
-bool PolicyMapper::map_region_by_rule(MapperContext ctx, const Task &task, unsigned index, const RegionArg &arg,
-                                      const RegionRule *rule, bool inner, std::vector<PhysicalInstance> &out)
+bool PolicyMapper::map_region_by_chain(MapperContext ctx, const Task &task, unsigned index, const RegionArg &arg,
+                                       const std::vector<ChainLink> &chain, const VariantInfo &variant,
+                                       std::vector<PhysicalInstance> &out, RegionChoice &choice)
 {
-  const RegionRequirement &req = task.regions[index];
-  for (const std::string &word : rule->memories) {
-    if (word == "VIRTUAL") {
-      if (!inner) continue;  // a leaf variant needs a real instance
-      out.push_back(PhysicalInstance::get_virtual_instance());
+  for (const ChainLink &link : chain) {
+    if (link.memory == "VIRTUAL") {
+      if (variant.is_leaf) continue;  // a leaf variant needs a real instance
+      out.assign(1, PhysicalInstance::get_virtual_instance());
+      choice.line = link.line;
       return true;
     }
-    Memory memory = state_->machine.best_memory(task.target_proc, mem_kind(word));
+    Memory memory = state_->machine.best_memory(task.target_proc, mem_kind(link.memory));
     if (!memory.exists()) continue;
-    if (req.privilege == LEGION_REDUCE) {  // reduction instances: DefaultMapper's making, our memory
-      std::set<FieldID> fields(req.privilege_fields.begin(), req.privilege_fields.end());
-      VariantInfo info = default_find_preferred_variant(task, ctx, true, true, task.target_proc.kind());
-      const TaskLayoutConstraintSet &layouts = runtime->find_task_layout_constraints(ctx, task.task_id, info.variant);
-      if (default_create_custom_instances(ctx, task.target_proc, memory, req, index, fields, layouts, true, out))
-        return true;
-    } else if (make_instance(ctx, task, index, arg, memory, out)) {
+    out.clear();
+    if (make_instance(ctx, task, index, arg, memory, variant, out, choice)) {
+      choice.line = link.line;
       return true;
     }
-    out.clear();
+    choice.layout_line = 0;
   }
+  out.clear();
   return false;
 }
 
 bool PolicyMapper::make_instance(MapperContext ctx, const Task &task, unsigned index, const RegionArg &arg,
-                                 Memory memory, std::vector<PhysicalInstance> &out)
+                                 Memory memory, const VariantInfo &variant, std::vector<PhysicalInstance> &out,
+                                 RegionChoice &choice)
 {
   const RegionRequirement &req = task.regions[index];
+  const LayoutRule *rule =
+      policy_.layout_rule(facts(task).name, arg, proc_word(task.target_proc.kind()), mem_word(memory.kind()));
+  if (!rule) {  // DefaultMapper's own making, in this memory
+    std::set<FieldID> fields(req.privilege_fields.begin(), req.privilege_fields.end());
+    const TaskLayoutConstraintSet &layouts = runtime->find_task_layout_constraints(ctx, task.task_id, variant.variant);
+    return default_create_custom_instances(ctx, task.target_proc, memory, req, index, fields, layouts,
+                                           true /*check fields*/, out);
+  }
+  choice.layout_line = rule->line;
   LayoutConstraintSet cs;
   default_policy_select_constraints(ctx, cs, memory, req);
-  if (cs.field_constraint.field_set.empty())
-    cs.field_constraint = FieldConstraint(req.privilege_fields, false, false);
-  bool exact = false;
-  if (const LayoutRule *rule = policy_.layout_rule(task.get_task_name(), arg, proc_word(task.target_proc.kind()),
-                                                   mem_word(memory.kind()))) {
-    apply_layout(*rule, req.region.get_index_space().get_dim(), cs);
-    exact = rule->exact;
-  }
-  LogicalRegion target =
-      exact ? req.region : default_policy_select_instance_region(ctx, memory, req, cs, false /*force new*/, true);
-  std::vector<LogicalRegion> regions(1, target);
+  if (cs.field_constraint.field_set.empty()) cs.field_constraint = FieldConstraint(req.privilege_fields, false, false);
+  apply_layout(*rule, req.region.get_index_space().get_dim(), cs);
   PhysicalInstance instance;
-  bool created = false;
-  if (!runtime->find_or_create_physical_instance(ctx, memory, cs, regions, instance, created, true /*acquire*/,
-                                                 0 /*GC priority*/, exact /*tight bounds*/))
+  const bool reduction = req.privilege == LEGION_REDUCE;  // a fresh instance per reduction, as DefaultMapper makes
+  if (!default_make_instance(ctx, memory, cs, instance, TASK_MAPPING, reduction /*force new*/, true /*meets*/, req))
     return false;
   out.push_back(instance);
   return true;
 }
 
 void PolicyMapper::log_map_task(MapperContext ctx, const Task &task, const MapTaskOutput &output,
-                                const std::vector<int> &rule_lines)
+                                const std::vector<RegionChoice> &choices, bool cached)
 {
   auto [node, index] = state_->machine.coords(task.target_proc);
   Tuple p = task.is_index_space ? point_tuple(task.index_point) : Tuple{0};
@@ -180,6 +193,7 @@ void PolicyMapper::log_map_task(MapperContext ctx, const Task &task, const MapTa
     line += (k ? ", [" : "[") + std::to_string(c.first) + ", " + std::to_string(c.second) + "]";
   }
   line += "], \"variant\": " + json_string(runtime->find_task_variant_name(ctx, task.task_id, output.chosen_variant));
+  line += ", \"uid\": " + std::to_string(task.get_unique_id()) + ", \"cached\": " + (cached ? "true" : "false");
   line += ", \"regions\": [";
   for (unsigned idx = 0; idx < task.regions.size(); idx++) {
     RegionArg arg = region_arg(ctx, task.regions[idx], idx);
@@ -198,11 +212,14 @@ void PolicyMapper::log_map_task(MapperContext ctx, const Task &task, const MapTa
         line += ", \"memory\": \"" + std::string(mem_word(m.kind())) + "\", \"mem_node\": " +
                 std::to_string(m.address_space()) + ", \"layout\": \"" + describe_layout(cs) + "\"";
       }
+      line += ", \"instances\": " + std::to_string(chosen->size());
     } else {
       line += ", \"memory\": null";
     }
     line += ", \"untracked\": " + std::string(output.untracked_valid_regions.count(idx) ? "true" : "false");
-    line += ", \"rule\": " + std::to_string(rule_lines[idx]) + "}";
+    line += ", \"rule\": " + std::to_string(choices[idx].line);
+    line += ", \"layout_rule\": " + std::to_string(choices[idx].layout_line);
+    line += ", \"fallback\": " + std::string(choices[idx].fallback ? "true" : "false") + "}";
   }
   state_->log.write(line + "]}");
 }

@@ -1,5 +1,6 @@
 /* Scheduling: InstanceLimit backpressure (select_tasks_to_map, completion reports, wake-up
  * messages between the mappers of a node) and TaskSteal. */
+#include "decision_log.h"
 #include "policy_mapper.h"
 
 namespace hpcmap {
@@ -10,6 +11,14 @@ using namespace Legion::Mapping;
 namespace {
 
 constexpr unsigned kWakeMessage = 0x4850434d;  // "HPCM": an InstanceLimit slot was freed
+
+/* Decision-log line of a slot taken or freed, with the count in flight after it. */
+std::string limit_line(const char *call, const Task &task, int64_t in_flight)
+{
+  return std::string("{\"call\": \"") + call + "\", \"task\": " + json_string(task.get_task_name()) +
+         ", \"uid\": " + std::to_string(task.get_unique_id()) + ", \"in_flight\": " + std::to_string(in_flight) +
+         "}";
+}
 
 }  // namespace
 
@@ -22,12 +31,14 @@ void PolicyMapper::select_tasks_to_map(MapperContext ctx, const SelectMappingInp
   }
   bool blocked = false;
   for (const Task *task : input.ready_tasks) {
-    const LimitRule *limit = policy_.instance_limit(task->get_task_name());
+    const LimitRule *limit = facts(*task).limit;
+    int64_t in_flight = 0;
     if (!limit) {
       output.map_tasks.insert(task);
-    } else if (state_->limits.try_start(task->get_task_name(), task->get_unique_id(),
-                                        std::max<int64_t>(limit->limit, 1), local_proc)) {
+    } else if (state_->limits.try_start(facts(*task).name, task->get_unique_id(), std::max<int64_t>(limit->limit, 1),
+                                        local_proc, &in_flight)) {
       output.map_tasks.insert(task);
+      if (in_flight && state_->log.enabled()) state_->log.write(limit_line("limit_start", *task, in_flight));
     } else {
       blocked = true;
     }
@@ -43,11 +54,14 @@ void PolicyMapper::select_tasks_to_map(MapperContext ctx, const SelectMappingInp
 
 void PolicyMapper::report_profiling(MapperContext ctx, const Task &task, const TaskProfilingInfo &input)
 {
-  if (!policy_.instance_limit(task.get_task_name())) {
+  if (!facts(task).limit) {
     DefaultMapper::report_profiling(ctx, task, input);
     return;
   }
-  for (Processor p : state_->limits.finish(task.get_unique_id())) {
+  int64_t in_flight = -1;
+  std::vector<Processor> wake = state_->limits.finish(task.get_unique_id(), &in_flight);
+  if (in_flight >= 0 && state_->log.enabled()) state_->log.write(limit_line("limit_finish", task, in_flight));
+  for (Processor p : wake) {
     if (p == local_proc) {
       if (waiting_for_slot_) {
         waiting_for_slot_ = false;
@@ -97,7 +111,7 @@ void PolicyMapper::permit_steal_request(MapperContext ctx, const StealRequestInp
   }
   for (const Task *task : input.stealable_tasks) {
     if (output.stolen_tasks.size() >= max_steals_per_theft) break;
-    const TaskListRule *rule = policy_.steal(task->get_task_name());
+    const TaskListRule *rule = facts(*task).steal;
     if (!rule) continue;
     if (rule->scope == "ANY_NODE" || input.thief_proc.address_space() == node_id) output.stolen_tasks.insert(task);
   }

@@ -37,7 +37,7 @@ std::string placement_line(const Task &task, const DomainPoint &point, const std
 void PolicyMapper::slice_task(MapperContext ctx, const Task &task, const SliceTaskInput &input,
                               SliceTaskOutput &output)
 {
-  const TaskListRule *map = policy_.index_map(task.get_task_name());
+  const TaskListRule *map = facts(task).index_map;
   if (!map) {
     Processor::Kind kind = rule_kind(ctx, task);
     if (kind == Processor::NO_KIND) {
@@ -49,7 +49,7 @@ void PolicyMapper::slice_task(MapperContext ctx, const Task &task, const SliceTa
     return;
   }
   // One slice per point, on the first processor of its placement (map_task widens it to a set).
-  bool stealable = policy_.steal(task.get_task_name()) != nullptr;
+  bool stealable = facts(task).steal != nullptr;
   for (Domain::DomainPointIterator it(input.domain); it; it++) {
     bool is_set = false;
     std::vector<Processor> procs = placement(ctx, task, *map, *it, &is_set);

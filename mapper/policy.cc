@@ -1,4 +1,4 @@
-/* Rule selection: the matching entry with the greatest rank, then the greatest order. */
+/* Rule selection: the matching entry with the greatest rank, then the smallest order. */
 #include "policy.h"
 
 #include <algorithm>
@@ -20,14 +20,22 @@ bool region_matches(const RegionKey &key, const RegionArg &region)
 
 namespace {
 
+bool more_specific(const Rule &a, const Rule &b) { return a.rank > b.rank || (a.rank == b.rank && a.order < b.order); }
+
 template <typename R, typename Match>
 const R *best(const std::vector<R> &rules, Match match)
 {
   const R *winner = nullptr;
   for (const R &r : rules)
-    if (match(r) && (!winner || r.rank > winner->rank || (r.rank == winner->rank && r.order > winner->order)))
-      winner = &r;
+    if (match(r) && (!winner || more_specific(r, *winner))) winner = &r;
   return winner;
+}
+
+bool region_rule_matches(const RegionRule &r, const std::string &task, const RegionArg &region,
+                         const std::string &proc_kind)
+{
+  return task_matches(r.task, task) && region_matches(r.region, region) &&
+         (r.processor == "*" || r.processor == proc_kind);
 }
 
 }  // namespace
@@ -37,13 +45,29 @@ const TaskRule *Policy::task_rule(const std::string &task) const
   return best(ir_.tasks, [&](const TaskRule &r) { return task_matches(r.task, task); });
 }
 
-const RegionRule *Policy::region_rule(const std::string &task, const RegionArg &region,
-                                      const std::string &proc_kind) const
+std::vector<ChainLink> Policy::region_chain(const std::string &task, const RegionArg &region,
+                                            const std::string &proc_kind) const
 {
-  return best(ir_.regions, [&](const RegionRule &r) {
-    return task_matches(r.task, task) && region_matches(r.region, region) &&
-           (r.processor == "*" || r.processor == proc_kind);
-  });
+  std::vector<const RegionRule *> matching;
+  for (const RegionRule &r : ir_.regions)
+    if (region_rule_matches(r, task, region, proc_kind)) matching.push_back(&r);
+  std::sort(matching.begin(), matching.end(),
+            [](const RegionRule *a, const RegionRule *b) { return more_specific(*a, *b); });
+  std::vector<ChainLink> chain;
+  for (const RegionRule *r : matching)
+    for (const std::string &m : r->memories)
+      if (std::none_of(chain.begin(), chain.end(), [&](const ChainLink &l) { return l.memory == m; }))
+        chain.push_back({m, r->line});
+  return chain;
+}
+
+bool Policy::has_region_rules(const std::string &task) const
+{
+  for (const RegionRule &r : ir_.regions)
+    if (task_matches(r.task, task)) return true;
+  for (const LayoutRule &r : ir_.layouts)
+    if (task_matches(r.task, task)) return true;
+  return false;
 }
 
 const LayoutRule *Policy::layout_rule(const std::string &task, const RegionArg &region, const std::string &proc_kind,
@@ -62,7 +86,7 @@ const LimitRule *Policy::instance_limit(const std::string &task) const
 {
   const LimitRule *winner = nullptr;
   for (const LimitRule &r : ir_.instance_limits)
-    if (r.task == task && (!winner || r.order > winner->order)) winner = &r;
+    if (r.task == task && (!winner || r.order < winner->order)) winner = &r;
   return winner;
 }
 
@@ -73,13 +97,17 @@ const CollectRule *Policy::collect_rule(const std::string &task, const RegionArg
   });
 }
 
-const TaskListRule *Policy::latest(const std::vector<TaskListRule> &rules, const std::string &task)
+const TaskListRule *Policy::first(const std::vector<TaskListRule> &rules, const std::string &task) const
 {
-  const TaskListRule *winner = nullptr;
-  for (const TaskListRule &r : rules)
-    if (std::find(r.tasks.begin(), r.tasks.end(), task) != r.tasks.end() && (!winner || r.order > winner->order))
-      winner = &r;
-  return winner;
+  const TaskListRule *named = nullptr, *any = nullptr;
+  for (const TaskListRule &r : rules) {
+    if (!applies(r)) continue;
+    for (const std::string &t : r.tasks) {
+      if (t == task && (!named || r.order < named->order)) named = &r;
+      if (t == "*" && (!any || r.order < any->order)) any = &r;
+    }
+  }
+  return named ? named : any;
 }
 
 }  // namespace hpcmap

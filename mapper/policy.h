@@ -1,6 +1,8 @@
-/* Which statement of the policy applies to a case, with the precedence of IR.md section 1. */
+/* Which statement of the policy applies to a case: the most specific one, and among equally
+ * specific ones the first in the file (the language's published meaning). */
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,12 @@ struct RegionArg {
   std::vector<std::string> names;
 };
 
+/* One memory of a Region fallback chain and the line of the statement that listed it. */
+struct ChainLink {
+  std::string memory;
+  int line = 0;
+};
+
 class Policy {
 public:
   explicit Policy(Ir ir) : ir_(std::move(ir)) {}
@@ -23,20 +31,32 @@ public:
   const std::string &source() const { return ir_.source; }
 
   const TaskRule *task_rule(const std::string &task) const;
-  const RegionRule *region_rule(const std::string &task, const RegionArg &region, const std::string &proc_kind) const;
+  /* The memories of every Region statement that matches, most specific statement first (and among
+   * equally specific ones, file order), each memory once: the fallback chain of the region. */
+  std::vector<ChainLink> region_chain(const std::string &task, const RegionArg &region,
+                                      const std::string &proc_kind) const;
+  bool has_region_rules(const std::string &task) const;
   const LayoutRule *layout_rule(const std::string &task, const RegionArg &region, const std::string &proc_kind,
                                 const std::string &mem_kind) const;
   const LimitRule *instance_limit(const std::string &task) const;
   const CollectRule *collect_rule(const std::string &task, const RegionArg &region) const;
-  const TaskListRule *index_map(const std::string &task) const { return latest(ir_.index_maps, task); }
-  const TaskListRule *single_map(const std::string &task) const { return latest(ir_.single_maps, task); }
-  const TaskListRule *replicate(const std::string &task) const { return latest(ir_.control_replicate, task); }
-  const TaskListRule *steal(const std::string &task) const { return latest(ir_.task_steal, task); }
+  const TaskListRule *index_map(const std::string &task) const { return first(ir_.index_maps, task); }
+  const TaskListRule *single_map(const std::string &task) const { return first(ir_.single_maps, task); }
+  const TaskListRule *replicate(const std::string &task) const { return first(ir_.control_replicate, task); }
+  const TaskListRule *steal(const std::string &task) const { return first(ir_.task_steal, task); }
+
+  /* The processor kinds whose machine spaces `function` may build, through the globals it reads
+   * and the functions it calls (policy_kinds.cc). */
+  std::set<std::string> machine_kinds(const std::string &function) const;
+  /* Leaves out a mapping statement that cannot apply on this machine (see hpcmap_mapper.cc). */
+  void disable(const TaskListRule &rule) { disabled_.insert(rule.order); }
+  bool applies(const TaskListRule &rule) const { return !disabled_.count(rule.order); }
 
 private:
   Ir ir_;
+  std::set<int> disabled_;  // `order` of statements left out
 
-  static const TaskListRule *latest(const std::vector<TaskListRule> &rules, const std::string &task);
+  const TaskListRule *first(const std::vector<TaskListRule> &rules, const std::string &task) const;
 };
 
 bool task_matches(const std::string &field, const std::string &task);

@@ -13,6 +13,21 @@ using namespace Legion::Mapping;
 
 void PolicyMapper::fail(int line, const std::string &message) const { die(policy_.source(), line, message); }
 
+const PolicyMapper::TaskFacts &PolicyMapper::facts(const Task &task)
+{
+  auto hit = facts_.find(task.task_id);
+  if (hit != facts_.end()) return hit->second;
+  TaskFacts f;
+  f.name = task.get_task_name();
+  f.region_rules = policy_.has_region_rules(f.name);
+  f.index_map = policy_.index_map(f.name);
+  f.single_map = policy_.single_map(f.name);
+  f.replicate = policy_.replicate(f.name);
+  f.steal = policy_.steal(f.name);
+  f.limit = policy_.instance_limit(f.name);
+  return facts_[task.task_id] = f;
+}
+
 bool PolicyMapper::has_variant(MapperContext ctx, TaskID id, Processor::Kind kind)
 {
   auto key = std::make_pair(id, kind);
@@ -40,9 +55,10 @@ Processor::Kind PolicyMapper::rule_kind(MapperContext ctx, const Task &task)
   return kind_cache_[task.task_id] = chosen;
 }
 
-const TaskListRule *PolicyMapper::map_rule(const Task &task) const
+const TaskListRule *PolicyMapper::map_rule(const Task &task)
 {
-  return task.is_index_space ? policy_.index_map(task.get_task_name()) : policy_.single_map(task.get_task_name());
+  const TaskFacts &f = facts(task);
+  return task.is_index_space ? f.index_map : f.single_map;
 }
 
 std::vector<Processor> PolicyMapper::placement(MapperContext ctx, const Task &task, const TaskListRule &rule,
@@ -54,10 +70,14 @@ std::vector<Processor> PolicyMapper::placement(MapperContext ctx, const Task &ta
   key.insert(key.end(), ispace.begin(), ispace.end());
   key.push_back(-1);
   key.insert(key.end(), ipoint.begin(), ipoint.end());
-  if (task.parent_task) {
-    Tuple parent = point_tuple(task.parent_task->index_point);
+  if (const Task *parent = task.parent_task) {  // the function may read task.parent and its processor
+    Tuple p = point_tuple(parent->index_point);
+    Tuple extents = parent->is_index_space ? extents_tuple(parent->index_domain) : Tuple{1};
     key.push_back(-2);
-    key.insert(key.end(), parent.begin(), parent.end());
+    key.insert(key.end(), p.begin(), p.end());
+    key.push_back(-3);
+    key.insert(key.end(), extents.begin(), extents.end());
+    key.push_back((long long)parent->current_proc.id);
   }
   auto hit = placement_cache_.find(key);
   if (hit != placement_cache_.end()) {

@@ -17,7 +17,7 @@ PolicyMapper::PolicyMapper(MapperRuntime *rt, Machine machine, Processor local, 
 void PolicyMapper::select_task_options(MapperContext ctx, const Task &task, TaskOptions &output)
 {
   DefaultMapper::select_task_options(ctx, task, output);
-  const std::string name = task.get_task_name();
+  const TaskFacts &f = facts(task);
   const TaskListRule *map = map_rule(task);
   if (map && !task.is_index_space) {
     // SingleTaskMap: the task starts on (and is mapped by) the processor the function returns.
@@ -28,9 +28,9 @@ void PolicyMapper::select_task_options(MapperContext ctx, const Task &task, Task
     Processor::Kind kind = rule_kind(ctx, task);
     if (kind != Processor::NO_KIND && output.initial_proc.kind() != kind) output.initial_proc = local_proc_of(kind);
   }
-  if (policy_.replicate(name)) output.replicate = true;
-  if (policy_.steal(name)) output.stealable = true;
-  if (policy_.instance_limit(name)) output.map_locally = false;  // select_tasks_to_map must see it
+  if (f.replicate) output.replicate = true;
+  if (f.steal) output.stealable = true;
+  if (f.limit) output.map_locally = false;  // select_tasks_to_map must see it
 }
 
 void PolicyMapper::replicate_task(MapperContext ctx, const Task &task, const ReplicateTaskInput &input,
@@ -43,7 +43,7 @@ void PolicyMapper::select_sharding_functor(MapperContext ctx, const Task &task,
                                            const SelectShardingFunctorInput &input,
                                            SelectShardingFunctorOutput &output)
 {
-  const TaskListRule *map = task.is_index_space ? policy_.index_map(task.get_task_name()) : nullptr;
+  const TaskListRule *map = task.is_index_space ? facts(task).index_map : nullptr;
   auto it = map ? state_->sharding.find(map->function) : state_->sharding.end();
   if (it == state_->sharding.end()) {
     DefaultMapper::select_sharding_functor(ctx, task, input, output);
@@ -59,7 +59,7 @@ void PolicyMapper::memoize_operation(MapperContext ctx, const Mappable &mappable
   DefaultMapper::memoize_operation(ctx, mappable, input, output);
   // A replayed trace skips select_tasks_to_map, so InstanceLimit could not hold: no memoization.
   if (const Task *task = mappable.as_task())
-    if (policy_.instance_limit(task->get_task_name())) output.memoize = false;
+    if (facts(*task).limit) output.memoize = false;
 }
 
 }  // namespace hpcmap

@@ -49,12 +49,37 @@ public:
   void handle_message(Legion::Mapping::MapperContext ctx, const MapperMessage &message) override;
 
 private:
+  /* What the policy says about one task, looked up once per task id (map_task and
+   * select_task_options run for every point task). */
+  struct TaskFacts {
+    std::string name;
+    bool region_rules = false;  // some Region or Layout statement may cover its regions
+    const TaskListRule *index_map = nullptr, *single_map = nullptr, *replicate = nullptr, *steal = nullptr;
+    const LimitRule *limit = nullptr;
+  };
+  /* How one region argument was mapped, for the decision log: the lines of the Region statement
+   * whose memory holds it and of the Layout statement that shaped it (0: none), and whether
+   * DefaultMapper chose the memory because no memory of the Region chain exists or fits. */
+  struct RegionChoice {
+    int line = 0, layout_line = 0;
+    bool fallback = false;
+  };
+  /* A policy mapping kept for reuse, as DefaultMapper keeps its own (keyed by task id and target
+   * processor; the region requirements' hash and the variant must match too). */
+  struct CachedMapping {
+    unsigned long long hash = 0;
+    Legion::VariantID variant = 0;
+    std::vector<std::vector<Legion::Mapping::PhysicalInstance>> instances;
+    std::vector<RegionChoice> choices;
+  };
+
   // ---- policy hooks (policy_hooks.cc): what the policy decides
+  const TaskFacts &facts(const Legion::Task &task);
   /* The kind a Task statement picks for this task, or NO_KIND when none applies. */
   Legion::Processor::Kind rule_kind(Legion::Mapping::MapperContext ctx, const Legion::Task &task);
   bool has_variant(Legion::Mapping::MapperContext ctx, Legion::TaskID id, Legion::Processor::Kind kind);
   /* The mapping function for this launch (IndexTaskMap or SingleTaskMap), or null. */
-  const TaskListRule *map_rule(const Legion::Task &task) const;
+  const TaskListRule *map_rule(const Legion::Task &task);
   /* The processors the mapping function gives `point`: the first is where it goes; `is_set`
    * tells a set (`m[i, *]`) from a single processor. */
   std::vector<Legion::Processor> placement(Legion::Mapping::MapperContext ctx, const Legion::Task &task,
@@ -67,26 +92,34 @@ private:
   [[noreturn]] void fail(int line, const std::string &message) const;
 
   // ---- mechanics (mapper_map_task.cc)
-  bool task_has_region_rules(const std::string &name) const;
+  /* map_task for a task that Region or Layout statements may cover: a cached mapping when one
+   * is still valid (then true), else map_regions, whose answer is cached. */
+  bool map_task_by_policy(Legion::Mapping::MapperContext ctx, const Legion::Task &task, const MapTaskInput &input,
+                          MapTaskOutput &output, std::vector<RegionChoice> &choices);
   void map_regions(Legion::Mapping::MapperContext ctx, const Legion::Task &task, const MapTaskInput &input,
-                   MapTaskOutput &output, const VariantInfo &variant, std::vector<int> &rule_lines);
-  bool map_region_by_rule(Legion::Mapping::MapperContext ctx, const Legion::Task &task, unsigned index,
-                          const RegionArg &arg, const RegionRule *rule, bool inner,
-                          std::vector<Legion::Mapping::PhysicalInstance> &out);
+                   MapTaskOutput &output, const VariantInfo &variant, std::vector<RegionChoice> &choices);
+  /* The first memory of the Region chain that exists and can hold the region; false when none. */
+  bool map_region_by_chain(Legion::Mapping::MapperContext ctx, const Legion::Task &task, unsigned index,
+                           const RegionArg &arg, const std::vector<ChainLink> &chain, const VariantInfo &variant,
+                           std::vector<Legion::Mapping::PhysicalInstance> &out, RegionChoice &choice);
+  /* An instance of the region in `memory`: with the Layout statement's constraints when one applies,
+   * else exactly as DefaultMapper makes it (the variant's own layout constraints included). */
   bool make_instance(Legion::Mapping::MapperContext ctx, const Legion::Task &task, unsigned index,
-                     const RegionArg &arg, Legion::Memory memory,
-                     std::vector<Legion::Mapping::PhysicalInstance> &out);
+                     const RegionArg &arg, Legion::Memory memory, const VariantInfo &variant,
+                     std::vector<Legion::Mapping::PhysicalInstance> &out, RegionChoice &choice);
   void log_map_task(Legion::Mapping::MapperContext ctx, const Legion::Task &task, const MapTaskOutput &output,
-                    const std::vector<int> &rule_lines);
+                    const std::vector<RegionChoice> &choices, bool cached);
 
   std::shared_ptr<SharedState> state_;
   const Policy &policy_;
   Evaluator evaluator_;
+  std::map<Legion::TaskID, TaskFacts> facts_;
   std::map<Legion::TaskID, Legion::Processor::Kind> kind_cache_;
   std::map<std::pair<Legion::TaskID, Legion::Processor::Kind>, bool> variant_cache_;
   std::map<std::vector<long long>, std::pair<std::vector<Legion::Processor>, bool>> placement_cache_;
   std::map<Legion::LogicalRegion, std::vector<std::string>> name_cache_;
   std::map<Legion::Processor::Kind, std::map<Legion::Domain, std::vector<TaskSlice>>> slice_cache_;
+  std::map<std::pair<Legion::TaskID, Legion::Processor>, std::vector<CachedMapping>> mapping_cache_;
   Legion::Mapping::MapperEvent limit_event_;  // triggered when an InstanceLimit slot frees
   bool waiting_for_slot_ = false;
 };

@@ -23,9 +23,12 @@ Legion::ShardID PolicyShardingFunctor::shard(const Legion::DomainPoint &point, c
   view->ispace = extents_tuple(full_space);
   view->node = local_node_;
   std::lock_guard<std::mutex> lock(mutex_);
+  auto key = std::make_tuple(view->ipoint, view->ispace, total_shards);
+  auto hit = cache_.find(key);
+  if (hit != cache_.end()) return hit->second;
   try {
     Value v = evaluator_.map(function_, view);
-    return (Legion::ShardID)(v.procs[0].node % (int64_t)total_shards);
+    return cache_[key] = (Legion::ShardID)(v.procs[0].node % (int64_t)total_shards);
   } catch (const MappingError &e) {
     die(state_.policy.source(), e.line, e.what());
   }
@@ -34,7 +37,8 @@ Legion::ShardID PolicyShardingFunctor::shard(const Legion::DomainPoint &point, c
 void register_sharding_functors(Legion::Runtime *runtime, SharedState &state, int64_t local_node)
 {
   std::set<std::string> functions;
-  for (const TaskListRule &r : state.policy.ir().index_maps) functions.insert(r.function);
+  for (const TaskListRule &r : state.policy.ir().index_maps)
+    if (state.policy.applies(r)) functions.insert(r.function);
   if (functions.empty()) return;
   Legion::ShardingID base = runtime->generate_library_sharding_ids("hpcmap", functions.size());
   for (const std::string &f : functions) {

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent / "mapper_cases"))
-from harness import CASES, HPCMAP, ROOT, run_stencil, stencil_exe  # noqa: E402,F401
+from harness import CASES, HPCMAP, ROOT, compile_policy, run_stencil, stencil_exe  # noqa: E402,F401
 
 
 def test_division_by_zero_exits_at_once_with_one_line(stencil_exe, tmp_path):
@@ -28,6 +28,24 @@ def test_expert_mapper_checks_and_runs(stencil_exe):
     assert '"check": "pass"' in done.stdout
 
 
-def test_without_policy_no_log_is_written(stencil_exe, tmp_path):
-    run = run_stencil(stencil_exe, tmp_path, None)
-    assert run.returncode == 0 and run.log == []
+def _mapper_names(prof: Path) -> set[str]:
+    from hpcmap.profile.importer import load_logs
+
+    tables, _, _ = load_logs(sorted(prof.glob("prof_*.gz")))
+    return {str(r["name"]) for r in tables["mappers"]}
+
+
+def test_without_policy_default_mapper_stays_and_no_log_is_written(stencil_exe, tmp_path):
+    # The log is asked for, but without a policy the mapper library must not even install itself.
+    names = {}
+    for label, policy in (("none", []), ("policy", ["-hpcmap:policy", str(compile_policy(CASES / "block.map",
+                                                                                        tmp_path / "block.json"))])):
+        log, prof = tmp_path / f"log-{label}.jsonl", tmp_path / f"prof-{label}"
+        prof.mkdir()
+        run = run_stencil(stencil_exe, tmp_path, None, policy + ["-hpcmap:log", str(log), "-lg:prof", "1",
+                                                                 "-lg:prof_logfile", str(prof / "prof_%.gz")])
+        assert run.returncode == 0, run.stderr[-2000:]
+        names[label] = _mapper_names(prof)
+        assert log.exists() == (label == "policy")
+    assert "hpcmap_policy_mapper" in names["policy"]
+    assert "hpcmap_policy_mapper" not in names["none"] and names["none"]
