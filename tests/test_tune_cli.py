@@ -109,3 +109,16 @@ def test_sigkill_mid_tune_then_resume(tmp_path):
     measured = [r for r in records if r["study"]["role"] != "remeasure"]
     assert len(measured) == 5 and len({r["mapper_text"] for r in measured}) == 5
     assert len(Store(store).provenance()) == 2
+
+
+@pytest.mark.parametrize("optimizer", ["ccd", "opentuner", "tpe"])
+def test_each_optimizer_ends_with_a_valid_checked_mapper(optimizer, tmp_path):
+    store = tmp_path / "study.h5"
+    proc = run_cli("tune", "stencil", "--optimizer", optimizer, "--budget", "2", "--trials", "1", "--size", SIZE,
+                   "--store", str(store), "--json", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["optimizer"] == optimizer and out["best"]["outcome"] == "ok" and out["evaluations"] == 4
+    assert [r["optimizer"] for r in out["history"][2:]] == [optimizer, optimizer]
+    check = run_cli("dsl", "check", out["best"]["mapper_file"], "--app", "stencil")
+    assert check.returncode == 0, check.stdout + check.stderr
