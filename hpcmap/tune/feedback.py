@@ -35,9 +35,11 @@ RULES = (
          "Change the Layout statement of that task and region (C_order vs F_order, SOA vs AOS); "
          "respect the layout requirements listed in the application metadata."),
     Rule(r"out of memory|failed to allocate|could not allocate|cannot make an instance|instance allocation|OOM",
-         "A memory is full: an instance could not be allocated where the Region statement put it.",
-         "Give that region a fallback memory (e.g. `GPU FBMEM,ZCMEM` or `CPU SYSMEM`), add "
-         "`CollectMemory` for read-only regions, or limit in-flight tasks with `InstanceLimit`."),
+         "An instance could not be made where the Region statement put it: the memory is full, or the "
+         "Layout's constraints cannot be met there.",
+         "Give that region a fallback memory (e.g. `GPU FBMEM,ZCMEM` or `CPU SYSMEM`), relax its Layout "
+         "(drop Exact or Align), add `CollectMemory` for read-only regions, or limit in-flight tasks with "
+         "`InstanceLimit`."),
     Rule(r"by zero",
          "A mapping function divided by zero at mapping time.",
          "Guard the divisor (e.g. use `m.size[d]` or `task.ispace[d]`, never a difference that can be 0)."),
