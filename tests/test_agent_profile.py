@@ -92,3 +92,17 @@ def test_real_mapping_errors_are_explained(text, explain, suggest):
     assert record.outcome == "map_error", record.message
     described = feedback.describe(to_evaluated(record.as_dict()), [])
     assert "Explain: " in described and explain in described and suggest in described, described
+
+
+def test_real_out_of_memory_is_explained(tmp_path):
+    """A 16 MB system memory cannot hold a 3000x3000 grid: Legion's DefaultMapper aborts the process."""
+    from hpcmap.evaluate import evaluate, make_requests
+    from hpcmap.study import to_evaluated
+
+    (tmp_path / "tiny.toml").write_text('name = "tiny"\nnodes = 1\n[node]\ncpus = 1\nutility = 1\nsysmem_mb = 16\n')
+    base = make_requests(["expert"], "stencil", "nx=3000,ny=3000,steps=2", machine_name=str(tmp_path / "tiny.toml"),
+                         trials=1, timeout_s=120)[0]
+    record = evaluate(base)
+    assert record.outcome == "crash", record.message
+    described = feedback.describe(to_evaluated(record.as_dict()), [])
+    assert "could not be made" in described and "fallback memory" in described, described

@@ -34,7 +34,8 @@ RULES = (
          "An instance's layout is not the one the task's kernel expects (dimension order or field layout).",
          "Change the Layout statement of that task and region (C_order vs F_order, SOA vs AOS); "
          "respect the layout requirements listed in the application metadata."),
-    Rule(r"out of memory|failed to allocate|could not allocate|cannot make an instance|instance allocation|OOM",
+    Rule(r"out of memory|failed to allocate|could not allocate|cannot make an instance|instance allocation|"
+         r"failed_instance_creation|OOM",
          "An instance could not be made where the Region statement put it: the memory is full, or the "
          "Layout's constraints cannot be met there.",
          "Give that region a fallback memory (e.g. `GPU FBMEM,ZCMEM` or `CPU SYSMEM`), relax its Layout "
