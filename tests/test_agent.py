@@ -198,6 +198,9 @@ def test_feedback_modes_and_rules():
     assert "Explain:" not in feedback.describe(oom, hist, "raw")
     assert "Suggest:" not in feedback.describe(oom, hist, "explain")
     assert "ZCMEM" in feedback.describe(oom, hist, "suggest")
+    layout = Evaluated(Candidate("l", "x"), "crash", message="killed by signal SIGABRT: matmul: gemm needs row-major "
+                                                             "(SOA, C_order) instances; region 0 has element strides (1, 8)")
+    assert "layout is not the one the task's kernel expects" in feedback.describe(layout, hist)
     crash = Evaluated(Candidate("e", "x"), "crash", message="killed by signal SIGABRT")
     assert "SIGABRT" in feedback.describe(crash, hist, "explain")
     timeout = Evaluated(Candidate("f", "x"), "timeout", message="did not finish within 5 s and was killed")

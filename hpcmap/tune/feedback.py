@@ -30,7 +30,7 @@ class Rule:
 
 # Checked in order against the message of a failed run; the first match wins.
 RULES = (
-    Rule(r"stride does not match|unit.stride|layout (assertion|mismatch)|expects? (row|column)-major",
+    Rule(r"stride does not match|unit.stride|layout (assertion|mismatch)|(needs|expects?) (row|column)-major",
          "An instance's layout is not the one the task's kernel expects (dimension order or field layout).",
          "Change the Layout statement of that task and region (C_order vs F_order, SOA vs AOS); "
          "respect the layout requirements listed in the application metadata."),
