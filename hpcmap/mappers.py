@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,14 +49,14 @@ def compile_policy(choice: MapperChoice, app_name: str, cache: Path | None = Non
     from hpcmap.dsl.app import load_app
     from hpcmap.dsl.check import check_text
     from hpcmap.dsl.diagnostics import has_errors
-    from hpcmap.dsl.ir import compile_program
+    from hpcmap.dsl.ir import compile_program, ir_text
 
     source = str(choice.path) if choice.path else choice.label
     program, diags = check_text(choice.text, source, load_app(app_name))
     if has_errors(diags) or program is None:
         raise InvalidMapper(choice.label, [d.format() for d in diags if d.is_error])
     ir = compile_program(program, source)
-    text = json.dumps(ir, sort_keys=True)
+    text = ir_text(ir, sort_keys=True)
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     target = (cache or build_dir() / "policies") / f"{app_name}-{digest}.json"
     if not target.exists():

@@ -161,10 +161,26 @@ bool Evaluator::has(const Node &n, std::vector<Value> &frame)
   return it != machine_.sees.end() && it->second.count(n.name) > 0;
 }
 
+/* Kept small: every nesting level of an expression costs one eval frame (and a binary one), so the
+ * cases that need temporaries live in compound(). */
 Value Evaluator::eval(const Node &n, std::vector<Value> &frame)
 {
   DepthGuard guard(depth_);
-  if (depth_ > kMaxDepth) fail(n, "evaluation nests more than " + std::to_string(kMaxDepth) + " levels deep");
+  if (depth_ > kMaxDepth) too_deep(n);
+  switch (n.op) {
+    case Node::INT: return Value::of_int(n.value);
+    case Node::BINARY: return binary(n, frame);
+    default: return compound(n, frame);
+  }
+}
+
+void Evaluator::too_deep(const Node &n)
+{
+  fail(n, "evaluation nests more than " + std::to_string(kMaxDepth) + " levels deep");
+}
+
+Value Evaluator::compound(const Node &n, std::vector<Value> &frame)
+{
   switch (n.op) {
     case Node::INT: return Value::of_int(n.value);
     case Node::BOOL: return Value::of_bool(n.value != 0);
@@ -254,11 +270,16 @@ Value Evaluator::binary(const Node &n, std::vector<Value> &frame)
   while (spine.back()->kids[0].op == Node::BINARY && !short_circuit(spine.back()->kids[0].name))
     spine.push_back(&spine.back()->kids[0]);
   Value acc = eval(spine.back()->kids[0], frame);
-  for (auto it = spine.rbegin(); it != spine.rend(); ++it) acc = combine(**it, std::move(acc), eval((*it)->kids[1], frame));
+  for (auto it = spine.rbegin(); it != spine.rend(); ++it) combine(**it, acc, eval((*it)->kids[1], frame));
   return acc;
 }
 
-Value Evaluator::combine(const Node &n, Value a, Value b)
+void Evaluator::combine(const Node &n, Value &a, const Value &b)
+{
+  a = combined(n, std::move(a), b);
+}
+
+Value Evaluator::combined(const Node &n, Value a, Value b)
 {
   const std::string &o = n.name;
   if (o == "==") return Value::of_bool(same_value(a, b));

@@ -43,8 +43,11 @@ private:
   Value call(const std::string &name, std::vector<Value> args, int line);
   const Value &global(int index);
   Value eval(const Node &n, std::vector<Value> &frame);
-  Value binary(const Node &n, std::vector<Value> &frame);
-  Value combine(const Node &n, Value a, Value b);
+  [[gnu::noinline]] Value binary(const Node &n, std::vector<Value> &frame);
+  [[gnu::noinline]] Value compound(const Node &n, std::vector<Value> &frame);
+  [[gnu::noinline, noreturn]] void too_deep(const Node &n);
+  [[gnu::noinline]] void combine(const Node &n, Value &a, const Value &b);
+  Value combined(const Node &n, Value a, Value b);
   std::vector<Value> values(const std::vector<Node> &items, size_t from, std::vector<Value> &frame);
   bool has(const Node &n, std::vector<Value> &frame);
   int depth_ = 0;

@@ -55,14 +55,14 @@ def cmd_check(args) -> int:
 
 
 def cmd_compile(args) -> int:
-    from hpcmap.dsl.ir import compile_program
+    from hpcmap.dsl.ir import compile_program, ir_text
 
     program, diags = _load(args.file, args.app)
     _print_diags(diags)
     if has_errors(diags) or program is None:
         raise UserError(f"{args.file} has {_summary(diags)}; nothing compiled (see above)", exit_code=1)
     ir = compile_program(program)
-    text = json.dumps(ir, indent=1) + "\n"
+    text = ir_text(ir) + "\n"
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:

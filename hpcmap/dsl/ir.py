@@ -1,6 +1,7 @@
 """Compile a checked program into the versioned JSON policy IR described in IR.md."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from hpcmap.dsl import ast
@@ -201,6 +202,19 @@ def compile_program(program: ast.Program, source: str | None = None) -> dict:
             args = [comp.expr(a, frame, {}) for a in s.args]
             ir["prints"].append({"format": s.fmt, "args": args, "nslots": frame.count, **where})
     return ir
+
+
+@with_depth_room
+def ir_text(ir: dict, sort_keys: bool = False) -> str:
+    """The IR as JSON text. Compact: indentation would grow with the square of nesting depth, and a
+    checked expression may nest 2000 levels deep."""
+    return json.dumps(ir, sort_keys=sort_keys)
+
+
+@with_depth_room
+def ir_from_text(text: str) -> dict:
+    """A policy IR document read back from its JSON text (as deep as `ir_text` writes)."""
+    return json.loads(text)
 
 
 def upgraded_function(s: ast.IndexMapStmt, name: str) -> ast.FuncDef:
