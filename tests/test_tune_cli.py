@@ -122,3 +122,15 @@ def test_each_optimizer_ends_with_a_valid_checked_mapper(optimizer, tmp_path):
     assert [r["optimizer"] for r in out["history"][2:]] == [optimizer, optimizer]
     check = run_cli("dsl", "check", out["best"]["mapper_file"], "--app", "stencil")
     assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.slurm
+def test_tune_on_the_slurm_cluster(slurm_cluster, tmp_path):
+    store = tmp_path / "study.h5"
+    proc = run_cli(*TUNE, "--budget", "2", "--trials", "1", "--executor", "slurm", "--store", str(store),
+                   "--json", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["best"]["outcome"] == "ok" and out["evaluations"] == 4
+    ran = [r for r in Store(store).records() if r["worker"].get("executor") != "head"]
+    assert ran and {r["worker"]["executor"] for r in ran} == {"slurm"}
