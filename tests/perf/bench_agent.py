@@ -26,7 +26,7 @@ from hpcmap.machine import load  # noqa: E402
 from hpcmap.tune import agent  # noqa: E402
 from hpcmap.tune.base import Candidate, Context, Evaluated  # noqa: E402
 
-APPS = ("stencil", "circuit", "pennant")
+APPS = tuple(sorted(p.parent.name for p in (ROOT / "benchmarks").glob("*/expert.map")))
 MACHINE = "h100x4"
 ITERATIONS = 10
 
