@@ -19,7 +19,7 @@ from hpcmap.environment import app_env
 from hpcmap.errors import UserError
 from hpcmap.legion import launch
 from hpcmap.paths import build_dir
-from hpcmap.records import EvalRecord, EvalRequest, infra_record  # noqa: F401  (the worker's types)
+from hpcmap.records import EvalRecord, EvalRequest
 
 INVALID = "invalid"
 OUTCOMES = (launch.OK, INVALID, launch.MAP_ERROR, launch.CRASH, launch.TIMEOUT, launch.WRONG_ANSWER,

@@ -3,7 +3,6 @@ nothing run twice, best.map that passes the checker."""
 from __future__ import annotations
 
 import subprocess
-from pathlib import Path
 
 import pytest
 
