@@ -291,9 +291,10 @@ class _Checker:
                 if clash:
                     fixed = " ".join(_OPPOSITE[c.name] if _OPPOSITE.get(c.name) in clash else self._constraint_text(c)
                                      for c in s.constraints)
-                    self.err("E310", s, f"task '{info.name}' needs {' '.join(clash)} for its {req.variant} variant "
-                             f"(region {req.region}): {req.reason or 'declared by the application'}",
-                             self._layout_text(s, fixed))
+                    variant = "every variant" if req.variant == "*" else f"its {req.variant} variant"
+                    where = "every region" if req.region == "*" else f"region {req.region}"
+                    self.err("E310", s, f"task '{info.name}' needs {' '.join(clash)} for {variant} ({where}): "
+                             f"{req.reason or 'declared by the application'}", self._layout_text(s, fixed))
                     return
 
     def map_function(self, s) -> None:
