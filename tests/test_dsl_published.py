@@ -117,6 +117,9 @@ def test_first_statement_wins_and_star_is_the_fallback():
 def test_int_literal_outside_int64_is_a_static_error():
     _, diags = check_text("x = 9223372036854775808;\ny = -9223372036854775808;\n", "t.map")
     assert [(d.code, d.line) for d in diags if d.is_error] == [("E309", 1)]
+    big = "99999999999999999999"
+    _, diags = check_text(f"Layout * * * Align=={big};\nInstanceLimit t {big};\nRegion t {big} GPU FBMEM;\n", "t.map")
+    assert [(d.code, d.line) for d in diags if d.is_error] == [("E309", 1), ("E309", 2), ("E309", 3)]
 
 
 def test_flat_thousand_terms_and_deep_nesting(tmp_path):

@@ -256,6 +256,10 @@ class _Checker:
         """Integer literals within int64 and expressions at most MAX_DEPTH deep (iteratively, so
         any input gets an answer); False when too deep for the recursive checks that follow."""
         ok = True
+        for node, value in _stmt_ints(stmts):
+            if not INT64_MIN <= value <= INT64_MAX:
+                self.err("E309", node, f"integer {value} is outside the 64-bit range",
+                         f"use a value between {INT64_MIN} and {INT64_MAX}")
         for root in _stmt_exprs(stmts):
             stack = [(root, 1)]
             while stack:
@@ -737,6 +741,18 @@ def _children(e) -> list:
     if isinstance(e, ast.Splat):
         return [e.expr]
     return []
+
+
+def _stmt_ints(stmts):
+    """(node, value) of every integer written in a statement (region index, Align, InstanceLimit)."""
+    for s in stmts:
+        region = getattr(s, "region", None)
+        if isinstance(region, ast.RegionIndex):
+            yield region, region.index
+        if isinstance(s, ast.InstanceLimitStmt):
+            yield s, s.limit
+        if isinstance(s, ast.LayoutStmt):
+            yield from ((c, c.value) for c in s.constraints if c.value is not None)
 
 
 def _stmt_exprs(stmts):
