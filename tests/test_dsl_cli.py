@@ -131,3 +131,27 @@ def test_mapping_error_names_file_and_line(tmp_path):
     r = run("explain", p, "--machine", CASES / "m1x4cpu.toml", "--task", "a", "--domain", "2")
     assert r.returncode == 1
     assert f"mapping error: {p}:3: division by zero" in r.stderr
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_explain_example_shows_the_whole_mapper():
+    expert = ROOT / "benchmarks" / "stencil" / "expert.map"
+    r = run("explain", expert, "--machine", "h100x4", "--task", "stencil", "--domain", "4x4", cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "stencil on h100x4: runs on GPU (Task statement at line 7), as the GPU variant" in r.stdout
+    assert "Legion's DefaultMapper places its points" in " ".join(r.stdout.split())
+    r = run("explain", expert, "--machine", "h100x4", "--task", "stencil", "--domain", "4x4", "--app", "stencil",
+            "--json", cwd=ROOT)
+    data = json.loads(r.stdout)
+    assert (data["kind"], data["variant"], data["function"], data["placements"]) == ("GPU", "GPU", None, [])
+    regions = {x["region"]: x for x in data["regions"]}
+    assert set(regions) == {"interior", "ghost"}
+    assert regions["ghost"]["memory"] == "FBMEM" and regions["ghost"]["chain"] == ["FBMEM", "ZCMEM"]
+    assert regions["ghost"]["layout"]["field_order"] == "SOA" and regions["ghost"]["layout"]["dim_order"] == "F"
+    r = run("explain", expert, "--machine", "h100x4", "--task", "check", "--domain", "4x4", "--app", "stencil",
+            "--json", cwd=ROOT)
+    data = json.loads(r.stdout)
+    assert data["kind"] == "CPU" and data["function"] == "block2d" and len(data["placements"]) == 16
+    assert [x["memory"] for x in data["regions"]] == ["SYSMEM"]
