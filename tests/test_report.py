@@ -7,8 +7,8 @@ from hpcmap import study
 from hpcmap.dispatch.local import LocalExecutor
 from hpcmap.evaluate import make_requests
 from hpcmap.store import Store
-from test_eval_local import CYCLIC, INVALID, run_cli
-from test_study import BAD_MEMORY, SIZE, Planted, expert_text
+from test_eval_local import CYCLIC, DIV_ZERO, INVALID, run_cli
+from test_study import SIZE, Planted, expert_text
 
 
 def test_report_of_a_profiled_study(tmp_path):
@@ -18,7 +18,7 @@ def test_report_of_a_profiled_study(tmp_path):
     ex = LocalExecutor(1)
     try:
         with study.open_store(path, base, resume=False) as (store, _):
-            study.tune(study.Study(store, base, ex), Planted([BAD_MEMORY, INVALID, CYCLIC]), budget=3, batch=3,
+            study.tune(study.Study(store, base, ex), Planted([DIV_ZERO, INVALID, CYCLIC]), budget=3, batch=3,
                        baselines={"default": None, "expert": expert_text()})
     finally:
         ex.close()

@@ -11,9 +11,8 @@ from hpcmap.dispatch.local import LocalExecutor
 from hpcmap.evaluate import make_requests
 from hpcmap.store import Store
 from hpcmap.tune.base import Candidate
-from test_eval_local import CYCLIC, HPCMAP, INVALID, REPO, SIZE
+from test_eval_local import CYCLIC, DIV_ZERO, HPCMAP, INVALID, REPO, SIZE
 
-BAD_MEMORY = "Task * CPU;\nRegion * * CPU FBMEM;\n"
 OUT_OF_RANGE = """Task * CPU;
 m = Machine(CPU);
 def f(Task t) {
@@ -24,7 +23,7 @@ IndexTaskMap stencil f;
 
 
 class Planted:
-    """Proposes a fixed sequence in batches; most of it fails (bad memory, out-of-range map, static errors)."""
+    """Proposes a fixed sequence in batches; most of it fails (division by zero, out-of-range map, static errors)."""
 
     name = "planted"
 
@@ -49,7 +48,7 @@ def expert_text() -> str:
 
 
 def test_mostly_failing_candidates_still_end_valid(base, tmp_path):
-    texts = [BAD_MEMORY, OUT_OF_RANGE, INVALID, f"# variant\n{OUT_OF_RANGE}", f"# cyclic\n{CYCLIC}"]
+    texts = [DIV_ZERO, OUT_OF_RANGE, INVALID, f"# variant\n{OUT_OF_RANGE}", f"# cyclic\n{CYCLIC}"]
     ex = LocalExecutor(1)
     try:
         with study.open_store(tmp_path / "s.h5", base, resume=False) as (store, _):
