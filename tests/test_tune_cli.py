@@ -87,6 +87,9 @@ def test_resume_with_other_settings_is_refused(finished):
         assert "choose another --store" in line
     one_error_line(run_cli(*TUNE, "--store", str(store)))          # results there, no --resume
     assert store.read_bytes() == before
+    fresh = store.with_name("fresh.h5")
+    assert "unknown optimizer" in one_error_line(run_cli(*TUNE[:3], "nosuch", *TUNE[4:], "--store", str(fresh)))
+    assert not fresh.exists()
 
 
 def test_sigkill_mid_tune_then_resume(tmp_path):
