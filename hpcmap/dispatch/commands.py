@@ -173,6 +173,8 @@ def cmd_store_show(args) -> int:
     if not store.path.exists():
         raise UserError(f"no study store at {store.path}")
     summary = store.summary()
+    # A tune's re-measurements of its finalists are trials of candidates already listed, not candidates.
+    summary["candidates"] = [c for c in summary["candidates"] if (c.get("study") or {}).get("role") != "remeasure"]
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
