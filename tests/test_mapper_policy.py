@@ -192,3 +192,4 @@ def test_mappings_are_reused_as_default_mapper_reuses_them(stencil_exe, tmp_path
     assert len(_instances(stated_prof)) <= len(_instances(default_prof))
     sizes = [np.sort([i["size"] for i in _instances(p).values()]) for p in (stated_prof, default_prof)]
     assert sizes[0].sum() <= sizes[1].sum()
+

@@ -1,41 +1,74 @@
-"""Mapper overhead: stencil with Legion's DefaultMapper against a policy stating DefaultMapper's own
-choices (tests/mapper_cases/default_equiv.map), interleaved; prints the medians and their ratio.
+"""Mapper overhead: an app with Legion's DefaultMapper, with a policy stating DefaultMapper's own
+choices, and with its expert mapper, trials interleaved in a rotating order; prints each mapper's
+median with its 95% CI and the ratio to the first mapper's median.
 
-    HPCMAP_BUILD_DIR=... .venv/bin/python tests/perf/bench_mapper.py [--trials 10] [--size small]
+    .venv/bin/python tests/perf/bench_mapper.py [--app pennant] [--size small] [--cpus 4] [--trials 10]
+    .venv/bin/python tests/perf/bench_mapper.py --app circuit --size medium --machine h100x4 \
+        --mappers default,stated_gpu,expert
+
+The machine is one node of `--cpus` CPU processors and no GPUs (a spec written for the run) unless
+`--machine` names one, so a GPU host measures CPU mapping overhead too; pin the whole run with
+`taskset` on a shared host. `stated` is tests/mapper_cases/default_equiv.map (CPUs, system memory,
+SOA with the first dimension fastest); `stated_gpu` says what DefaultMapper does on a GPU machine.
 """
 from __future__ import annotations
 
 import argparse
 import statistics
+import tempfile
 from pathlib import Path
 
 from hpcmap import runner
+from hpcmap.stats import summarize
 
 ROOT = Path(__file__).resolve().parents[2]
-STATED = ROOT / "tests" / "mapper_cases" / "default_equiv.map"
+MAPPERS = {"default": "default", "stated": str(ROOT / "tests" / "mapper_cases" / "default_equiv.map"),
+           "expert": "expert", "stated_gpu": "stated_gpu.map"}
+STATED_GPU = """# DefaultMapper's own choices on a GPU machine, stated.
+Task * GPU,CPU;
+Region * * GPU FBMEM;
+Region * * CPU SYSMEM;
+Layout * * * SOA F_order;
+"""
+
+
+def cpu_machine(directory: Path, cpus: int) -> Path:
+    spec = directory / f"cpu{cpus}.toml"
+    spec.write_text(f'name = "cpu{cpus}"\nnodes = 1\n[node]\ncpus = {cpus}\nutility = 1\ngpus = 0\n'
+                    f"sysmem_mb = 4096\n")
+    return spec
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--app", default="pennant")
     ap.add_argument("--size", default=None, help="size preset or overrides, as for `hpcmap run`")
-    ap.add_argument("--machine", default="local", help="machine spec; the stated policy is CPU-only, "
-                                                        "so on a GPU host use a CPU-only spec such as cpu8")
+    ap.add_argument("--cpus", type=int, default=4, help="CPU processors of the machine (no GPUs)")
+    ap.add_argument("--machine", default=None, help="a machine spec instead of --cpus")
+    ap.add_argument("--mappers", default="default,stated,expert", help=f"comma-separated, of {sorted(MAPPERS)}")
+    ap.add_argument("--trials", type=int, default=10)
     args = ap.parse_args()
-    plans = {name: runner.prepare("stencil", machine_name=args.machine, size=args.size, mapper=mapper)
-             for name, mapper in (("default", "default"), ("policy", str(STATED)))}
-    times: dict[str, list[float]] = {name: [] for name in plans}
-    for i in range(args.trials):
-        for name, plan in (plans.items() if i % 2 == 0 else reversed(plans.items())):
-            trial = runner.run_trials(plan, 1, timeout_s=300)[0]
-            if trial.outcome != "ok" or trial.elapsed_s is None:
-                raise SystemExit(f"{name} trial {i} failed: {trial.outcome} {trial.message}")
-            times[name].append(trial.elapsed_s)
-    med = {name: statistics.median(t) for name, t in times.items()}
-    for name, t in times.items():
-        print(f"{name:8s} median {med[name]:.6f} s  min {min(t):.6f} s  trials {len(t)}")
-    print(f"ratio policy/default (medians): {med['policy'] / med['default']:.4f}  (goal <= 1.02)")
-    print(f"ratio policy/default (minima):  {min(times['policy']) / min(times['default']):.4f}")
+    names = args.mappers.split(",")
+    with tempfile.TemporaryDirectory() as tmp:
+        machine = args.machine or str(cpu_machine(Path(tmp), args.cpus))
+        (Path(tmp) / MAPPERS["stated_gpu"]).write_text(STATED_GPU)
+        plans = {name: runner.prepare(args.app, machine_name=machine, size=args.size,
+                                      mapper=str(Path(tmp) / MAPPERS[name]) if name == "stated_gpu" else MAPPERS[name])
+                 for name in names}
+        times: dict[str, list[float]] = {name: [] for name in names}
+        for i in range(args.trials):
+            for name in names[i % len(names):] + names[:i % len(names)]:  # each mapper leads in turn
+                trial = runner.run_trials(plans[name], 1, timeout_s=300)[0]
+                if trial.outcome != "ok" or trial.elapsed_s is None:
+                    raise SystemExit(f"{name} trial {i} failed: {trial.outcome} {trial.message}")
+                times[name].append(trial.elapsed_s)
+                print(f"trial {i} {name} {trial.elapsed_s:.4f} s", flush=True)
+    base = statistics.median(times[names[0]])
+    print(f"{args.app} size {args.size or 'default'}, machine {Path(machine).stem}, {args.trials} interleaved trials each")
+    for name in names:
+        s = summarize(times[name])
+        print(f"{name:8s} median {s['median_s']:.4f} s  ci95 ±{s['ci95_s'] or 0:.4f}  min {min(times[name]):.4f}  "
+              f"ratio to {names[0]} (medians) {s['median_s'] / base:.3f}  trials {' '.join(f'{t:.4f}' for t in times[name])}")
 
 
 if __name__ == "__main__":
