@@ -298,8 +298,10 @@ def finalists(records: list[dict]) -> list[dict]:
 
 
 def pooled_stats(record: dict, records: list[dict]) -> dict:
-    """Statistics over a candidate's trials and its re-measured trials; n=0 if a re-run failed."""
-    extra = [r for r in records if _role(r) == REMEASURE and _note(r).get("of") == record["key"]]
+    """Statistics over a candidate's trials and its re-measured trials; n=0 if a re-run failed
+    (a worker or scheduler failure says nothing about the candidate and is left out)."""
+    extra = [r for r in records if _role(r) == REMEASURE and _note(r).get("of") == record["key"]
+             and r["outcome"] != INFRA_ERROR]
     if any(r["outcome"] != OK for r in extra):
         return summarize([])
     times = [t["elapsed_s"] for r in [record, *extra] for t in r.get("trials", [])
