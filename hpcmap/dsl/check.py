@@ -368,7 +368,7 @@ class _Checker:
         want = "index" if isinstance(s, ast.IndexMapStmt) else "single"
         for t in s.tasks:
             info = self.app.tasks.get(t.name)
-            if info is not None and info.launch != want and len(s.tasks) == 1:
+            if info is not None and info.launch != want:
                 other = "SingleTaskMap" if want == "index" else "IndexTaskMap"
                 self.err("W405", t, f"task '{t.name}' is launched as a {info.launch} task; this map never applies to it",
                          f"{other} {t.name} {s.func.name};")
