@@ -180,10 +180,14 @@ def opto():
     """trace-opt's modules, imported without litellm (never used here) and without its banner on stdout."""
     if "litellm" not in sys.modules and importlib.util.find_spec("litellm") is None:
         sys.modules["litellm"] = types.ModuleType("litellm")
-    with contextlib.redirect_stdout(io.StringIO()), _quick_stack():
-        import opto.optimizers
-        import opto.trace
-        import opto.utils.llm
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), _quick_stack():
+            import opto.optimizers
+            import opto.trace
+            import opto.utils.llm
+    except ImportError as exc:
+        raise UserError(f"the agent needs trace-opt ({exc}): run `make setup`, or "
+                        "`pip install --no-deps trace-opt==0.1.3.8`") from None
     return opto
 
 
