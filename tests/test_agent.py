@@ -9,6 +9,7 @@ import pytest
 from hpcmap.errors import UserError
 from hpcmap.machine import load
 from hpcmap.tune import agent, feedback, llm
+from hpcmap.tune import parts as mapper_parts
 from hpcmap.tune.base import Candidate, Context, Evaluated
 from llm_server import Body, Hang, ScriptedLLM, Status, suggest, suggest_code
 
@@ -174,9 +175,9 @@ def test_expert_mappers_split_into_parts_and_join_back(app):
     from hpcmap.dsl.check import check_text
 
     text = (REPO / "benchmarks" / app / "expert.map").read_text()
-    parts = agent.split_parts(text)
-    joined = agent.join_parts([parts[p] for p in agent.PARTS])
-    assert agent.mapper_key(joined) == agent.mapper_key(text)
+    parts = mapper_parts.split_parts(text)
+    joined = mapper_parts.join_parts([parts[p] for p in mapper_parts.PARTS])
+    assert mapper_parts.mapper_key(joined) == mapper_parts.mapper_key(text)
     assert parts["task_placement"].count("Task ") == text.count("\nTask ") + text.startswith("Task ")
     _, diags = check_text(joined, app, load_app(app))
     assert not [d for d in diags if d.is_error]

@@ -8,7 +8,7 @@ requirements); the language reference is the documentation in the prompt. OptoPr
 functions from the feedback on the last measured mapper (hpcmap.tune.feedback).
 
 The agent keeps no state between calls: `propose` rebuilds the functions from the mapper texts in
-`history` (the base is the best of the last batch, or the starting mapper), and earlier results
+`history`, split into the parts by hpcmap.tune.parts (the base is the best of the last batch, or the starting mapper), and earlier results
 become OptoPrime's memory, so a resumed study continues where it stopped. A proposal that fails the
 static check, raises, or repeats a measured mapper is sent back to the LLM with the reason, up to
 `max_repairs` times, and costs no evaluation. Every LLM call of the last `propose` is in
@@ -28,7 +28,6 @@ Options (Context.options; all optional):
 """
 from __future__ import annotations
 
-import functools
 import json
 import re
 import warnings
@@ -36,14 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hpcmap.dsl import ast, fmt
 from hpcmap.errors import UserError
 from hpcmap.tune import feedback as guide
 from hpcmap.tune import llm
 from hpcmap.tune.base import Candidate, Context, Evaluated
+from hpcmap.tune.parts import PARTS, join_parts, mapper_key, parses, split_parts
 
-PARTS = ("task_placement", "region_placement", "layout", "memory_pressure", "index_mapping",
-         "single_task_mapping")
 LANGUAGE = Path(__file__).with_name("language.md")
 DEFAULT_REPAIRS = 3
 DEFAULT_MEMORY = 5
@@ -82,88 +79,6 @@ def single_task_mapping(machine, app):
 
 TEMPLATES = {f.__name__: f for f in (task_placement, region_placement, layout, memory_pressure, index_mapping,
                                      single_task_mapping)}
-
-
-# ----------------------------------------------------------------------------- mapper text <-> parts
-
-
-def part_of(stmt, single_only: set[str]) -> str:
-    if isinstance(stmt, (ast.TaskStmt, ast.ControlReplicateStmt, ast.TaskStealStmt)):
-        return "task_placement"
-    if isinstance(stmt, ast.RegionStmt):
-        return "region_placement"
-    if isinstance(stmt, ast.LayoutStmt):
-        return "layout"
-    if isinstance(stmt, (ast.InstanceLimitStmt, ast.CollectStmt)):
-        return "memory_pressure"
-    if isinstance(stmt, ast.SingleMapStmt) or (isinstance(stmt, ast.FuncDef) and stmt.name.name in single_only):
-        return "single_task_mapping"
-    return "index_mapping"
-
-
-@functools.lru_cache(maxsize=512)
-def _program(text: str) -> ast.Program | None:
-    """The parsed mapper (None if it does not parse); cached, since every propose reads the whole history."""
-    from hpcmap.dsl.parser import parse
-
-    return parse(text).program
-
-
-def _single_only(program: ast.Program) -> set[str]:
-    """Functions named by SingleTaskMap and by no IndexTaskMap."""
-    single = {s.func.name for s in program.stmts if isinstance(s, ast.SingleMapStmt)}
-    index = {s.func.name for s in program.stmts if isinstance(s, ast.IndexMapStmt)}
-    return single - index
-
-
-def split_parts(text: str) -> dict[str, str]:
-    """The mapper's statements (with the comments above them) grouped into the six parts, in order.
-
-    Raises ValueError when the text does not parse."""
-    parts = {p: [] for p in PARTS}
-    if not text.strip():
-        return {p: "" for p in PARTS}
-    program = _program(text)
-    if program is None:
-        raise ValueError("the mapper does not parse")
-    single_only = _single_only(program)
-    lines = text.splitlines()
-    starts = [s.line for s in program.stmts]
-    shared_line = len(set(starts)) < len(starts)
-    prev_end = 0
-    for s in program.stmts:
-        if shared_line:            # several statements on one line: canonical text, comments dropped
-            chunk = _canonical_stmt(s)
-        else:
-            chunk = "\n".join(lines[prev_end:s.end_line]).strip("\n")
-        parts[part_of(s, single_only)].append(chunk)
-        prev_end = max(prev_end, s.end_line)
-    return {p: "\n".join(chunks) for p, chunks in parts.items()}
-
-
-def join_parts(blocks: list[str]) -> str:
-    text = "\n\n".join(b.strip("\n") for b in blocks if b.strip())
-    return text + "\n" if text else ""
-
-
-def _canonical_stmt(s) -> str:
-    if isinstance(s, ast.FuncDef):
-        return fmt.format_program(ast.Program(source="", stmts=[s])).strip()
-    return fmt.statement(s)
-
-
-def mapper_key(text: str) -> tuple:
-    """Identity of a mapper for deduplication: statements per part without comments or formatting."""
-    if not text.strip():
-        return ("",) * len(PARTS)
-    program = _program(text)
-    if program is None:
-        return ("unparsed", text)
-    single_only = _single_only(program)
-    parts = {p: [] for p in PARTS}
-    for s in program.stmts:
-        parts[part_of(s, single_only)].append(_canonical_stmt(s))
-    return tuple("\n".join(parts[p]) for p in PARTS)
 
 
 def part_source(part: str, block: str) -> str:
@@ -288,13 +203,13 @@ class AgentOptimizer:
 
     def _base(self, history: list[Evaluated], k: int) -> _Base:
         """The best of the last batch (its last entry when none ran), skipping mappers that do not parse."""
-        recent = [e for e in history[-max(k, 1):] if _parses(e.candidate.text)]
+        recent = [e for e in history[-max(k, 1):] if parses(e.candidate.text)]
         ok = [e for e in recent if e.ok]
         chosen = min(ok, key=lambda e: e.median_s) if ok else (recent[-1] if recent else None)
         if chosen is None:
             from hpcmap.tune.base import best
 
-            chosen = best([e for e in history if _parses(e.candidate.text)])
+            chosen = best([e for e in history if parses(e.candidate.text)])
         if chosen is None:
             start = "the default mapper (no statements)" if not self.context.start_text.strip() else "the starting mapper"
             return _Base(self.context.start_text, f"Nothing has been measured yet; this is {start}. "
@@ -402,7 +317,7 @@ class AgentOptimizer:
             return
         from hpcmap.tune.base import best
 
-        chosen = [e for e in history if e.candidate.name != base.name and _parses(e.candidate.text)]
+        chosen = [e for e in history if e.candidate.name != base.name and parses(e.candidate.text)]
         recent = chosen[-self.memory:]
         top = best(history)
         if top is not None and top in chosen and top not in recent:
@@ -419,10 +334,6 @@ def _store_beside(study_dir: str) -> str:
     if path is None or path.suffix != ".tune":
         return ""
     return next((str(p) for p in sorted(path.parent.glob(f"{path.stem}.*")) if p.suffix in (".h5", ".hdf5")), "")
-
-
-def _parses(text: str) -> bool:
-    return not text.strip() or _program(text) is not None
 
 
 def _why_unchanged(exchange: llm.Exchange | None) -> str:
