@@ -8,8 +8,9 @@ requirements); the language reference is the documentation in the prompt. OptoPr
 functions from the feedback on the last measured mapper (hpcmap.tune.feedback).
 
 The agent keeps no state between calls: `propose` rebuilds the functions from the mapper texts in
-`history`, split into the parts by hpcmap.tune.parts (the base is the best of the last batch, or the starting mapper), and earlier results
-become OptoPrime's memory, so a resumed study continues where it stopped. A proposal that fails the
+`history`, split into parts by hpcmap.tune.parts (the base is the best of the last batch, or the
+starting mapper), and earlier results become OptoPrime's memory, so a resumed study continues
+where it stopped. A proposal that fails the
 static check, raises, or repeats a measured mapper is sent back to the LLM with the reason, up to
 `max_repairs` times, and costs no evaluation. Every LLM call of the last `propose` is in
 `last_exchanges` (prompts, replies, tokens, cost; never the key).
