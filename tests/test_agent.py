@@ -228,3 +228,14 @@ def test_server_without_json_mode_is_asked_again_without_it(monkeypatch):
     assert "Task * CPU;" in cand.text
     assert "response_format" in server.requests[0] and "response_format" not in server.requests[1]
     assert opt.last_exchanges[0].error.startswith("HTTP 400")
+
+
+def test_the_language_reference_example_passes_the_checker():
+    """The reference in every prompt shows a mapper; it must stay valid as the language evolves."""
+    from hpcmap.dsl.app import load_app
+    from hpcmap.dsl.check import check_text
+
+    text = agent.LANGUAGE.read_text()
+    example = text.split("## Example", 1)[1].split("```")[1]
+    _, diags = check_text(example, "example", load_app("circuit"))
+    assert example.count(";") >= 8 and not [d.format() for d in diags if d.is_error]
