@@ -68,15 +68,14 @@ def span(t: dict[str, np.ndarray]) -> tuple[int, int]:
 
 
 def proc_intervals(t: dict[str, np.ndarray], app_only: bool = False) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Busy intervals per processor: tasks (minus their waits) and, unless app_only, meta-tasks."""
+    """Busy intervals per processor as Legion Prof counts them: tasks and, unless app_only, meta-tasks,
+    each minus the intervals it spent waiting."""
     tasks = app_tasks(t)
-    starts, stops, procs = [tasks["start"]], [tasks["stop"]], [tasks["proc_id"]]
-    waits = t["task_waits"][t["task_waits"]["meta"] == 0]
-    if len(waits):
-        starts, stops, procs = _cut_waits(tasks, waits)
+    waits = t["task_waits"]
+    starts, stops, procs = _cut_waits(tasks, waits[waits["meta"] == 0], ("op_id",))
     if not app_only:
-        m = t["meta_tasks"]
-        starts.append(m["start"]); stops.append(m["stop"]); procs.append(m["proc_id"])
+        s, e, p = _cut_waits(t["meta_tasks"], waits[waits["meta"] == 1], ("op_id", "lg_id"))
+        starts += s; stops += e; procs += p
     s, e, p = np.concatenate(starts), np.concatenate(stops), np.concatenate(procs)
     out = {}
     order = np.argsort(p, kind="stable")
@@ -88,27 +87,57 @@ def proc_intervals(t: dict[str, np.ndarray], app_only: bool = False) -> dict[int
     return out
 
 
-def _cut_waits(tasks: np.ndarray, waits: np.ndarray):
-    """Task intervals with each task's wait intervals removed."""
-    has = np.isin(tasks["op_id"], waits["op_id"])
-    starts, stops, procs = [tasks["start"][~has]], [tasks["stop"][~has]], [tasks["proc_id"][~has]]
-    for task in tasks[has]:
-        w = waits[waits["op_id"] == task["op_id"]]
+def _cut_waits(rows: np.ndarray, waits: np.ndarray, key: tuple[str, ...]):
+    """Intervals of `rows` with their waits removed. A wait belongs to the last row with its key
+    (op_id for tasks; op_id and lg_id for meta-tasks, as legion_prof matches them) that contains it."""
+    key = tuple(k for k in key if k in waits.dtype.names)
+    owner = _wait_owners(rows, waits, key)
+    has = np.zeros(len(rows), bool)
+    has[owner[owner >= 0]] = True
+    starts = [rows["start"][~has].astype("i8")]
+    stops = [rows["stop"][~has].astype("i8")]
+    procs = [rows["proc_id"][~has].astype("u8")]
+    for i in np.flatnonzero(has):
+        w = waits[owner == i]
         w = w[np.argsort(w["wait_start"])]
-        cuts_s = np.concatenate([[task["start"]], w["wait_end"]])
-        cuts_e = np.concatenate([w["wait_start"], [task["stop"]]])
+        cuts_s = np.concatenate([[rows["start"][i]], w["wait_end"]])
+        cuts_e = np.concatenate([w["wait_start"], [rows["stop"][i]]])
+        cuts_s = np.maximum.accumulate(cuts_s)
         keep = cuts_e > cuts_s
-        starts.append(cuts_s[keep]); stops.append(cuts_e[keep]); procs.append(np.full(keep.sum(), task["proc_id"], "u8"))
+        starts.append(cuts_s[keep]); stops.append(cuts_e[keep])
+        procs.append(np.full(int(keep.sum()), rows["proc_id"][i], "u8"))
     return starts, stops, procs
 
 
+def _wait_owners(rows: np.ndarray, waits: np.ndarray, key: tuple[str, ...]) -> np.ndarray:
+    """For each wait, the index of the row it belongs to (-1 when none contains it)."""
+    owner = np.full(len(waits), -1, "i8")
+    if not len(waits) or not len(rows):
+        return owner
+    candidates = np.flatnonzero(np.isin(rows["op_id"], waits["op_id"]))
+    by_key: dict[tuple, list[int]] = {}
+    for i in candidates:
+        by_key.setdefault(tuple(int(rows[k][i]) for k in key), []).append(int(i))
+    for j, w in enumerate(waits):
+        for i in reversed(by_key.get(tuple(int(w[k]) for k in key), [])):
+            if rows["start"][i] <= w["wait_start"] and w["wait_end"] <= rows["stop"][i]:
+                owner[j] = i
+                break
+    return owner
+
+
 def processors(t: dict[str, np.ndarray], lo: int, hi: int) -> dict:
-    """Per processor kind: count, busy fraction (all work), application-task busy fraction, GPU device busy."""
+    """Per processor kind: count, busy fraction (all work), application-task busy fraction, GPU device busy.
+
+    The external thread that runs an implicit top-level task (kind NONE) is no Legion processor and is left out.
+    """
     busy_all, busy_app = proc_intervals(t), proc_intervals(t, app_only=True)
     width = max(hi - lo, 1)
     out: dict = {}
     for p in t["processors"]:
         kind = proc_kind_name(int(p["kind"]))
+        if kind == "NONE":
+            continue
         entry = out.setdefault(kind, {"count": 0, "busy_ns": 0, "app_busy_ns": 0})
         entry["count"] += 1
         pid = int(p["proc_id"])

@@ -28,7 +28,7 @@ SCHEMA: dict[str, list[tuple[str, str]]] = {
     "tasks": [("op_id", U8), ("task_id", U4), ("variant_id", U4), ("proc_id", U8), *TIMES,
               ("gpu_start", I8), ("gpu_stop", I8), *EVENTS, ("implicit", U1)],
     "task_waits": [("op_id", U8), ("meta", U1), ("wait_start", I8), ("wait_ready", I8), ("wait_end", I8),
-                   ("wait_event", U8)],
+                   ("wait_event", U8), ("lg_id", U4)],
     "meta_tasks": [("op_id", U8), ("lg_id", U4), ("proc_id", U8), ("spawn", I8), *TIMES, *EVENTS,
                    ("message", U1)],
     "copies": [("op_id", U8), ("size", U8), *TIMES, *EVENTS, ("collective", U4), ("reduction", U4),
