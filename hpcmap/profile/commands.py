@@ -25,10 +25,13 @@ def register(subparsers) -> None:
     p.add_argument("--feedback", action="store_true", help="print only the optimizer's feedback text")
     p.set_defaults(func=cmd_summary)
 
-    p = sub.add_parser("export", help="export a run for other viewers")
-    p.add_argument("trace", type=Path)
-    p.add_argument("--chrome", type=Path, required=True, help="Chrome Trace Event JSON output (opens in Perfetto)")
-    p.add_argument("--run", default=None)
+    p = sub.add_parser("export", help="export runs as Chrome Trace Event JSON (opens in Perfetto)")
+    p.add_argument("trace", type=Path, help="HDF5 trace file")
+    p.add_argument("-o", "--chrome", type=Path, required=True, metavar="OUT.json",
+                   help="Chrome Trace Event JSON output (open it at https://ui.perfetto.dev)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--run", default=None, help="run to export (default: the last run)")
+    which.add_argument("--all", action="store_true", help="export every run, one process per run and node")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("plot", help="utilization over time and a task timeline as PNG")
@@ -80,8 +83,10 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from hpcmap.profile.chrome import export_chrome
 
-    n = export_chrome(args.trace, args.chrome, args.run)
-    print(f"wrote {n} events to {args.chrome} (open it at https://ui.perfetto.dev)")
+    counts = export_chrome(args.trace, args.chrome, args.run, all_runs=args.all)
+    runs = ", ".join(f"{name} ({n} events)" for name, n in counts.items())
+    print(f"wrote run{'s' if len(counts) > 1 else ''} {runs} of {args.trace} to {args.chrome} "
+          f"(open it at https://ui.perfetto.dev)")
     return 0
 
 
