@@ -9,6 +9,7 @@ from pathlib import Path
 from hpcmap import runner
 from hpcmap.errors import UserError
 from hpcmap.legion import launch
+from hpcmap.profile import rundir
 
 
 def register(subparsers) -> None:
@@ -24,7 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--size", help="size preset and/or key=value overrides, e.g. medium or nx=800,steps=10")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per trial (default: 300)")
     p.add_argument("--profile", metavar="DIR", help="write Legion Prof logs of every trial under DIR "
-                                                    "and import them into DIR/trace.h5")
+                                                    "and add them as new runs to DIR/trace.h5")
+    p.add_argument("--force", action="store_true",
+                   help="with --profile: delete the earlier runs in DIR (trace.h5, trial*/) instead of adding to them")
     p.add_argument("--app-args", default="", metavar="ARGS",
                    help="extra arguments for the application, quoted, e.g. \"-trace 0\"")
     p.add_argument("--legion-root", help="build against this Legion install instead of the wheel's")
@@ -41,13 +44,18 @@ def cmd_run(args) -> int:
         extra = shlex.split(args.app_args)
     except ValueError as exc:
         raise UserError(f"--app-args: {exc}") from None
-    plan = runner.prepare(args.app, args.machine, args.size, args.mapper, args.legion_root, extra)
-    profile_dir = Path(args.profile) if args.profile else None
-    table = None if args.json else _Table(plan)
-    trials = runner.run_trials(plan, args.trials, args.timeout, profile_dir,
-                               on_trial=table.add if table else None)
+    profile = _profile_dir(args)
+    try:
+        plan = runner.prepare(args.app, args.machine, args.size, args.mapper, args.legion_root, extra)
+        table = None if args.json else _Table(plan)
+        trials = runner.run_trials(plan, args.trials, args.timeout, profile.staging if profile else None,
+                                   on_trial=table.add if table else None)
+    except BaseException:
+        if profile:
+            rundir.settle(profile)
+        raise
     stats = runner.statistics_of(trials)
-    trace = _import_traces(profile_dir, plan, trials) if profile_dir else None
+    trace = _import_traces(profile, plan, trials) if profile else None
     failed = next((t for t in trials if t.outcome != launch.OK), None)
     if args.json:
         out = {"app": plan.app.name, "mapper": plan.mapper.label, "machine": plan.machine.name,
@@ -74,19 +82,18 @@ def _trial_json(t: launch.Trial) -> dict:
             "message": t.message}
 
 
-def _import_traces(profile_dir: Path, plan: runner.RunPlan, trials: list[launch.Trial]) -> Path | None:
-    try:
-        from hpcmap.profile import import_run_logs
-    except ImportError:
+def _profile_dir(args):
+    if not args.profile:
+        if args.force:
+            raise UserError("--force only applies with --profile DIR")
         return None
-    target = profile_dir / "trace.h5"
-    for index, trial in enumerate(trials):
-        logs = sorted((profile_dir / f"trial{index}").glob("prof_*"))
-        if logs:
-            import_run_logs(logs, target, f"trial{index}", {
-                "app": plan.app.name, "mapper": plan.mapper.label, "machine": plan.machine.name,
-                "command": plan.command_line(), "outcome": trial.outcome})
-    return target
+    return rundir.prepare(Path(args.profile), force=args.force)
+
+
+def _import_traces(profile, plan: runner.RunPlan, trials: list[launch.Trial]) -> Path | None:
+    return rundir.collect(profile, lambda index: {
+        "app": plan.app.name, "mapper": plan.mapper.label, "machine": plan.machine.name,
+        "command": plan.command_line(), "outcome": trials[index].outcome if index < len(trials) else "unknown"})
 
 
 class _Table:
