@@ -137,3 +137,16 @@ def test_tune_on_the_slurm_cluster(slurm_cluster, tmp_path):
     assert out["best"]["outcome"] == "ok" and out["evaluations"] == 4
     ran = [r for r in Store(store).records() if r["worker"].get("executor") != "head"]
     assert ran and {r["worker"]["executor"] for r in ran} == {"slurm"}
+
+
+@pytest.mark.mpi
+def test_tune_on_mpi_ranks(tmp_path):
+    store = tmp_path / "study.h5"
+    proc = run_cli(*TUNE, "--budget", "2", "--trials", "1", "--executor", "mpi", "--workers", "2",
+                   "--store", str(store), "--json", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["best"]["outcome"] == "ok" and out["evaluations"] == 4
+    ran = [r for r in Store(store).records() if r["worker"].get("executor") != "head"]
+    assert ran and {r["worker"]["executor"] for r in ran} == {"mpi"}
+    assert {r["worker"]["rank"] for r in ran} <= {1, 2}
