@@ -6,6 +6,10 @@ median with its 95% CI and the ratio to the first mapper's median.
     .venv/bin/python tests/perf/bench_mapper.py --app circuit --size medium --machine h100x4 \
         --mappers default,stated_gpu,expert
 
+`--mapper-time` profiles every trial with Legion Prof and also reports the time spent in mapper
+calls (all of them, and map_task alone): a measure of the mapper's own cost that the spread of
+end-to-end times on a busy host does not drown.
+
 The machine is one node of `--cpus` CPU processors and no GPUs (a spec written for the run) unless
 `--machine` names one, so a GPU host measures CPU mapping overhead too; pin the whole run with
 `taskset` on a shared host. `stated` is tests/mapper_cases/default_equiv.map (CPUs, system memory,
@@ -39,6 +43,18 @@ def cpu_machine(directory: Path, cpus: int) -> Path:
     return spec
 
 
+def mapper_call_ms(prof_dir: Path) -> tuple[float, float]:
+    """Milliseconds inside mapper calls in a run's Legion Prof logs: all calls, and map_task."""
+    from hpcmap.profile.importer import load_logs
+
+    tables, _, _ = load_logs(sorted(prof_dir.glob("prof_*.gz")))
+    calls = tables["mapper_calls"]
+    kinds = {int(r["kind"]) for r in tables["mapper_call_kinds"] if str(r["name"]) == "map_task"}
+    busy = (calls["stop"] - calls["start"]).astype(float)
+    is_map = [int(k) in kinds for k in calls["kind"]]
+    return busy.sum() / 1e6, busy[is_map].sum() / 1e6
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--app", default="pennant")
@@ -47,6 +63,7 @@ def main() -> None:
     ap.add_argument("--machine", default=None, help="a machine spec instead of --cpus")
     ap.add_argument("--mappers", default="default,stated,expert", help=f"comma-separated, of {sorted(MAPPERS)}")
     ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--mapper-time", action="store_true", help="profile each trial; report time in mapper calls")
     args = ap.parse_args()
     names = args.mappers.split(",")
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,12 +73,16 @@ def main() -> None:
                                       mapper=str(Path(tmp) / MAPPERS[name]) if name == "stated_gpu" else MAPPERS[name])
                  for name in names}
         times: dict[str, list[float]] = {name: [] for name in names}
+        in_mapper: dict[str, list[tuple[float, float]]] = {name: [] for name in names}
         for i in range(args.trials):
             for name in names[i % len(names):] + names[:i % len(names)]:  # each mapper leads in turn
-                trial = runner.run_trials(plans[name], 1, timeout_s=300)[0]
+                prof = Path(tmp) / f"prof-{name}-{i}" if args.mapper_time else None
+                trial = runner.run_trials(plans[name], 1, timeout_s=300, profile_dir=prof)[0]
                 if trial.outcome != "ok" or trial.elapsed_s is None:
                     raise SystemExit(f"{name} trial {i} failed: {trial.outcome} {trial.message}")
                 times[name].append(trial.elapsed_s)
+                if prof:
+                    in_mapper[name].append(mapper_call_ms(prof / "trial0"))
                 print(f"trial {i} {name} {trial.elapsed_s:.4f} s", flush=True)
     base = statistics.median(times[names[0]])
     print(f"{args.app} size {args.size or 'default'}, machine {Path(machine).stem}, {args.trials} interleaved trials each")
@@ -69,6 +90,10 @@ def main() -> None:
         s = summarize(times[name])
         print(f"{name:8s} median {s['median_s']:.4f} s  ci95 ±{s['ci95_s'] or 0:.4f}  min {min(times[name]):.4f}  "
               f"ratio to {names[0]} (medians) {s['median_s'] / base:.3f}  trials {' '.join(f'{t:.4f}' for t in times[name])}")
+    for name in names:
+        if in_mapper[name]:
+            total, mapping = (statistics.median(x) for x in zip(*in_mapper[name]))
+            print(f"{name:8s} in mapper calls: median {total:.1f} ms per run, of which map_task {mapping:.1f} ms")
 
 
 if __name__ == "__main__":
