@@ -1,10 +1,18 @@
-"""What changed between two runs: span, per task kind, per copy path, and overheads."""
+"""What changed between two runs: span, per task kind, per copy path, and overheads.
+
+A change is relative to A; it is 0 when both sides are equal (zero included) and None when only B has it.
+"""
 from __future__ import annotations
 
 
-def diff_summaries(a: dict, b: dict) -> dict:
-    """Rows of (key, A, B, change) for the span, each task kind, each copy path and call overheads."""
+def diff_summaries(a: dict, b: dict, labels: tuple[str, str] | None = None) -> dict:
+    """Rows of (key, A, B, change) for the span, each task kind, each copy path and call overheads.
+
+    `labels` name the files of A and B; each side is then labelled `file:run`.
+    """
     out = {"a": a["run"], "b": b["run"], "span": _row("span_s", a["span_s"], b["span_s"])}
+    if labels:
+        out["a_label"], out["b_label"] = f"{labels[0]}:{a['run']}", f"{labels[1]}:{b['run']}"
     out["tasks"] = _by_key(a["tasks"], b["tasks"], "name", ("count", "total_s", "mean_s"))
     out["copies"] = _by_key(a["copies"]["paths"], b["copies"]["paths"], "path", ("count", "bytes", "busy_s"))
     out["overheads"] = [_row("mapper_calls_s", a["mapper_calls"]["total_s"], b["mapper_calls"]["total_s"]),
@@ -16,7 +24,7 @@ def diff_summaries(a: dict, b: dict) -> dict:
 
 
 def _row(key: str, x, y) -> dict:
-    change = None if not x else (y - x) / x
+    change = 0.0 if x == y else None if not x else (y - x) / x
     return {"key": key, "a": x, "b": y, "change": change}
 
 

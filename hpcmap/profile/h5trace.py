@@ -59,6 +59,22 @@ def run_names(h5_path: Path) -> list[str]:
         return list(f["runs"].keys())
 
 
+def list_runs(h5_path: Path) -> list[dict]:
+    """Name, app, mapper, machine, outcome and task count of every run, in file order."""
+    out = []
+    with open_trace(h5_path) as f:
+        for name, g in f["runs"].items():
+            attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in g.attrs.items()}
+            row = {"run": name}
+            for key in ("app", "mapper", "machine", "outcome", "candidate"):
+                if attrs.get(key):
+                    row[key] = str(attrs[key])
+            row["tasks"] = int(g["tasks"].shape[0]) if "tasks" in g else 0
+            row["nodes"] = int(attrs.get("num_nodes", 1))
+            out.append(row)
+    return out
+
+
 def open_trace(h5_path: Path) -> h5py.File:
     """Open a trace for reading, with one-line errors for a missing or foreign file."""
     path = Path(h5_path)

@@ -1,6 +1,8 @@
 """Human-readable tables for `hpcmap trace summary` and `hpcmap trace diff` (rich)."""
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.table import Table
 
@@ -8,7 +10,7 @@ from hpcmap.profile.feedback import _bytes, _pct, _t, feedback
 
 
 def print_summary(s: dict) -> None:
-    c = Console(highlight=False)
+    c = _console()
     a = s["attrs"]
     c.print(f"[bold]run {s['run']}[/]  {a.get('app', '')}  span {_t(s['span_s'])}  "
             f"{a.get('legion_version', '')}")
@@ -59,17 +61,32 @@ def print_summary(s: dict) -> None:
     c.print(feedback(s))
 
 
+def print_runs(path, runs: list[dict]) -> None:
+    """The runs of one trace file, in file order."""
+    c = _console()
+    t = Table(title=f"{path}: {len(runs)} run{'s' if len(runs) != 1 else ''}")
+    cols = ["run", "app", "mapper", "machine", "outcome", "candidate", "nodes", "tasks"]
+    cols = [k for k in cols if any(k in r for r in runs)]
+    for col in cols:
+        t.add_column(col, justify="right" if col in ("nodes", "tasks") else "left", overflow="fold")
+    for r in runs:
+        t.add_row(*(str(r.get(k, "")) for k in cols))
+    c.print(t)
+
+
 def print_diff(d: dict) -> None:
-    c = Console(highlight=False)
+    c = _console()
     sp = d["span"]
-    c.print(f"[bold]{d['a']} -> {d['b']}[/]: span {_t(sp['a'])} -> {_t(sp['b'])} ({_change(sp['change'])})")
+    c.print(f"A = [bold]{d.get('a_label', d['a'])}[/], B = [bold]{d.get('b_label', d['b'])}[/]; "
+            f"each cell is A -> B")
+    c.print(f"span {_time(sp['a'])} -> {_time(sp['b'])} ({_change(sp['change'])})")
     t = Table(title="tasks")
     for col in ("task", "count", "total", "change", "mean"):
         t.add_column(col, justify="right" if col != "task" else "left")
     for r in d["tasks"]:
         t.add_row(r["name"], f"{r['count']['a']} -> {r['count']['b']}",
-                  f"{_t(r['total_s']['a'])} -> {_t(r['total_s']['b'])}", _change(r["total_s"]["change"]),
-                  f"{_t(r['mean_s']['a'])} -> {_t(r['mean_s']['b'])}")
+                  f"{_time(r['total_s']['a'])} -> {_time(r['total_s']['b'])}", _change(r["total_s"]["change"]),
+                  f"{_time(r['mean_s']['a'])} -> {_time(r['mean_s']['b'])}")
     c.print(t)
     if d["copies"]:
         t = Table(title="copies")
@@ -78,11 +95,24 @@ def print_diff(d: dict) -> None:
         for r in d["copies"]:
             t.add_row(r["path"], f"{r['count']['a']} -> {r['count']['b']}",
                       f"{_bytes(r['bytes']['a'])} -> {_bytes(r['bytes']['b'])}",
-                      f"{_t(r['busy_s']['a'])} -> {_t(r['busy_s']['b'])}", _change(r["busy_s"]["change"]))
+                      f"{_time(r['busy_s']['a'])} -> {_time(r['busy_s']['b'])}", _change(r["busy_s"]["change"]))
         c.print(t)
     for r in d["overheads"] + d["processors"]:
         c.print(f"{r['key']}: {r['a']:.4g} -> {r['b']:.4g} ({_change(r['change'])})")
 
 
+def _time(seconds: float) -> str:
+    """A duration, and zero as a plain 0."""
+    return "0" if seconds == 0 else _t(seconds)
+
+
+def _console() -> Console:
+    """A console whose tables are never wrapped or cut when the output is piped."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 10_000)
+
+
 def _change(x) -> str:
-    return "new" if x is None else f"{100 * x:+.0f}%"
+    """The relative change as a percentage: "new" when only B has it, exactly "0%" when equal."""
+    if x is None:
+        return "new"
+    return "0%" if x == 0 else f"{100 * x:+.1f}%"

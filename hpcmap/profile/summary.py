@@ -56,6 +56,24 @@ def app_tasks(t: dict[str, np.ndarray]) -> np.ndarray:
     return t["tasks"][t["tasks"]["implicit"] == 0]
 
 
+def top_level_ops(t: dict[str, np.ndarray]) -> np.ndarray:
+    """Op ids of tasks that no other operation launched (the top-level task)."""
+    ops = t["operations"]
+    roots = ops["op_id"][ops["parent_id"] == np.iinfo(np.uint64).max]
+    return np.intersect1d(roots, app_tasks(t)["op_id"])
+
+
+def timed_region(t: dict[str, np.ndarray]) -> tuple[int, int] | None:
+    """When the app's timed region ran: between its last two timing measurements (Legion Timing
+    operations, each taken when the operation's last meta-task starts), or None with fewer than two."""
+    kinds = {int(k) for k, n in zip(t["op_kinds"]["kind"], t["op_kinds"]["name"]) if str(n) == "Timing"}
+    ops = t["operations"]
+    timing = ops["op_id"][np.isin(ops["kind"], list(kinds))] if kinds else np.zeros(0, "u8")
+    m = t["meta_tasks"]
+    times = sorted(int(m["start"][m["op_id"] == o].max()) for o in timing if (m["op_id"] == o).any())
+    return (times[-2], times[-1]) if len(times) >= 2 else None
+
+
 def span(t: dict[str, np.ndarray]) -> tuple[int, int]:
     """First start and last stop over tasks, meta-tasks, copies and fills."""
     starts, stops = [], []
