@@ -22,12 +22,20 @@ def cuda_setting() -> str:
     return value
 
 
+def tree_for(rt: LegionRuntime) -> Path:
+    """The build tree for a runtime: build/ for the wheel's or LEGION_ROOT's, and a tree of its own
+    (build-legion-mpi-KEY) for a cached network build, so switching between them rebuilds nothing."""
+    if rt.source != "network":
+        return build_dir()
+    return build_dir().with_name(f"{build_dir().name}-{rt.include_dir.parent.name}")
+
+
 def configure(rt: LegionRuntime, quiet: bool = False) -> Path:
     """Run CMake's configure step unless the build tree already matches these settings."""
-    build = build_dir()
+    build = tree_for(rt)
     settings = {
         "LEGION_INCLUDE_DIR": str(rt.include_dir), "LEGION_LIB_DIR": str(rt.lib_dir),
-        "CUDA_STUB_DIR": str(rt.stub_dir or ""), "HPCMAP_CUDA": cuda_setting(),
+        "CUDA_STUB_DIR": str(rt.stub_dir or ""), "HPCMAP_CUDA": cuda_setting() if rt.cuda else "OFF",
     }
     stamp = build / ".hpcmap-configure"
     wanted = "\n".join(f"{k}={v}" for k, v in sorted(settings.items()))
@@ -54,13 +62,13 @@ def build(rt: LegionRuntime, targets: list[str] | None = None, quiet: bool = Fal
     return tree
 
 
-def binary_path(app_binary: str, app_name: str) -> Path:
-    return build_dir() / "benchmarks" / app_name / app_binary
+def binary_path(app_binary: str, app_name: str, tree: Path | None = None) -> Path:
+    return (tree or build_dir()) / "benchmarks" / app_name / app_binary
 
 
 def ensure_app(rt: LegionRuntime, app_name: str, app_binary: str, quiet: bool = True) -> Path:
     """The app's executable, rebuilt first if any of its sources or the mapper's is newer."""
-    exe = binary_path(app_binary, app_name)
+    exe = binary_path(app_binary, app_name, tree_for(rt))
     sources = [BENCHMARKS / app_name, BENCHMARKS / "common", ROOT / "mapper", ROOT / "CMakeLists.txt"]
     if not exe.exists() or _newest(sources) > exe.stat().st_mtime:
         build(rt, [app_binary], quiet=quiet)

@@ -1,10 +1,11 @@
-"""`hpcmap legion info|setup|build`: the Legion runtime in use and the builds against it."""
+"""`hpcmap legion info|setup|build|build-runtime`: the Legion runtime in use, the builds against
+it, and a network-enabled runtime built from source for multi-node runs."""
 from __future__ import annotations
 
 import json
 
 from hpcmap import machine
-from hpcmap.legion import build, runtime
+from hpcmap.legion import build, network, runtime
 
 
 def register(subparsers) -> None:
@@ -22,6 +23,15 @@ def register(subparsers) -> None:
     b.add_argument("targets", nargs="*", help="CMake targets (default: all)")
     b.add_argument("--legion-root", help="a Legion install to use instead of the wheel's")
     b.set_defaults(func=cmd_build)
+    br = sub.add_parser("build-runtime", help="build Legion with a network module (for nodes > 1), once per machine",
+                        description="Build Legion from the vendored source with a network module and install it "
+                                    "in a cache outside the checkout; machines of several nodes then use it.")
+    br.add_argument("--network", choices=network.NETWORKS, default="mpi", help="Realm network module (default mpi)")
+    br.add_argument("--cuda", action="store_true", help="with CUDA (needs nvcc)")
+    br.add_argument("--jobs", type=int, help="parallel compile jobs (default: all cores)")
+    br.add_argument("--print-prefix", action="store_true",
+                    help="print the install prefix (empty if not built yet) and build nothing")
+    br.set_defaults(func=cmd_build_runtime)
 
 
 def cmd_info(args) -> int:
@@ -56,4 +66,14 @@ def cmd_build(args) -> int:
     rt = runtime.ensure(args.legion_root)
     tree = build.build(rt, args.targets, quiet=False)
     print(f"built in {tree}")
+    return 0
+
+
+def cmd_build_runtime(args) -> int:
+    options = network.BuildOptions(network=args.network, cuda=args.cuda)
+    if args.print_prefix:
+        print(network.find_installed(options) or "")
+        return 0
+    prefix = network.build_runtime(options, jobs=args.jobs)
+    print(f"Legion with the {options.network} network ready at {prefix}")
     return 0

@@ -1,14 +1,19 @@
-"""Launch one Legion process, wait for it (with a timeout), and classify what happened."""
+"""Launch a Legion run (one process, or one per node under mpiexec), wait for it (with a timeout),
+and classify what happened."""
 from __future__ import annotations
 
 import ctypes
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from hpcmap.errors import UserError
 
 RESULT_PREFIX = "HPCMAP_RESULT "
 MAPPER_ERROR = "hpcmap-mapper: error:"
@@ -32,6 +37,7 @@ class Trial:
     message: str = ""
     stderr_tail: str = ""
     stdout_tail: str = ""
+    decisions: list[dict] = field(default_factory=list)  # the mapper's, from every process (by rank)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -47,6 +53,71 @@ def parse_result(stdout: str) -> dict | None:
                 return None
             return value if isinstance(value, dict) else None
     return None
+
+
+def merge_decision_logs(directory: Path) -> list[dict]:
+    """The `decisions_RANK.jsonl` logs of one run as one list, each decision tagged with the rank
+    (the node) that made it, rank by rank; a torn last line (a killed process) is left out."""
+    merged = []
+    for path in sorted(directory.glob("decisions_*.jsonl"), key=lambda p: int(p.stem.split("_")[-1])):
+        rank = int(path.stem.split("_")[-1])
+        for line in path.read_text(errors="replace").splitlines():
+            try:
+                decision = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(decision, dict):
+                merged.append({"rank": rank, **decision})
+    return merged
+
+
+def in_slurm_allocation(env: dict[str, str] | None = None) -> bool:
+    return "SLURM_JOB_ID" in (os.environ if env is None else env)
+
+
+def mpiexec() -> str:
+    """The mpich wheel's mpiexec (Hydra) beside this Python, else one on PATH."""
+    beside = Path(sys.prefix) / "bin" / "mpiexec"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("mpiexec")
+    if not found:
+        raise UserError("no mpiexec found; run `make setup` (it installs the mpich package)")
+    return found
+
+
+def per_node_argv(argv: list[str], nodes: int, gpus_per_node: int = 0, env: dict[str, str] | None = None) -> list[str]:
+    """argv as one Legion process per node. Inside a Slurm allocation Hydra starts them through
+    Slurm, one per allocated node; on one host with GPUs each process sees its own GPUs."""
+    if nodes <= 1:
+        return list(argv)
+    if in_slurm_allocation(env):
+        return [mpiexec(), "-n", str(nodes), "-ppn", "1"] + list(argv)
+    if not gpus_per_node:
+        return [mpiexec(), "-n", str(nodes)] + list(argv)
+    command = [mpiexec()]
+    for rank in range(nodes):
+        devices = ",".join(str(rank * gpus_per_node + k) for k in range(gpus_per_node))
+        command += ([":"] if rank else []) + ["-n", "1", "env", f"CUDA_VISIBLE_DEVICES={devices}"] + list(argv)
+    return command
+
+
+def check_supported(spec, rt) -> None:
+    """Refuse a machine spec (hpcmap.machine.MachineSpec) that the runtime (a LegionRuntime) and
+    this host cannot give the processes it asks for, so no run carries a machine's name it lacked."""
+    from hpcmap.machine import detect_gpus
+
+    if spec.nodes > 1 and rt.network is None:
+        raise UserError(f"machine {spec.name} has {spec.nodes} nodes but the Legion runtime in use has no network "
+                        "module; run `hpcmap legion build-runtime --network mpi` or set LEGION_ROOT")
+    if spec.gpus:
+        if not rt.cuda:
+            raise UserError(f"machine {spec.name} asks for GPUs but the Legion runtime in use was built without CUDA")
+        wanted = spec.gpus * (1 if spec.nodes == 1 or in_slurm_allocation() else spec.nodes)
+        have = len(detect_gpus())
+        if wanted > have:
+            raise UserError(f"machine {spec.name} asks for {wanted} GPU(s) on this host, which has {have}; "
+                            "choose a machine spec this host can run (e.g. --machine local)")
 
 
 _PR_SET_PDEATHSIG = 1

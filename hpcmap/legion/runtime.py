@@ -2,6 +2,8 @@
 
 By default the runtime is the Legion/Realm build shipped in the PyPI wheel of legate; only the
 headers and the two shared libraries are unpacked. LEGION_ROOT selects a user's own install.
+A machine of several nodes needs a Realm with a network module: LEGION_ROOT's, or the one
+`hpcmap legion build-runtime` caches (hpcmap.legion.network).
 """
 from __future__ import annotations
 
@@ -35,8 +37,9 @@ class LegionRuntime:
 
     include_dir: Path
     lib_dir: Path
-    source: str  # "wheel" or "LEGION_ROOT"
+    source: str  # "wheel", "LEGION_ROOT" or "network" (built by hpcmap.legion.network)
     stub_dir: Path | None  # directory of our libcuda stub, or None with a real driver
+    extra_lib_dirs: tuple[Path, ...] = ()  # libraries the runtime itself needs (the MPI of a network build)
 
     @property
     def version(self) -> str:
@@ -48,12 +51,23 @@ class LegionRuntime:
         return re.search(r"#define\s+LEGION_USE_CUDA\b", text) is not None
 
     @property
+    def network(self) -> str | None:
+        """Realm's network module (mpi, gasnetex, gasnet1, ucx), or None: one process only."""
+        header = self.include_dir / "realm_defines.h"
+        text = header.read_text(errors="replace") if header.exists() else ""
+        for name in ("mpi", "gasnetex", "gasnet1", "ucx"):
+            if re.search(rf"#define\s+REALM_USE_{name.upper()}\b", text):
+                return name
+        return None
+
+    @property
     def max_dim(self) -> int:
         return int(_define(self.include_dir / "legion_defines.h", "LEGION_MAX_DIM") or 3)
 
     def library_path(self) -> str:
         """LD_LIBRARY_PATH entries that Legion processes need (libraries first, stub after)."""
-        dirs = [str(self.lib_dir)] + ([str(self.stub_dir)] if self.stub_dir else [])
+        dirs = [str(self.lib_dir)] + [str(d) for d in self.extra_lib_dirs]
+        dirs += [str(self.stub_dir)] if self.stub_dir else []
         return os.pathsep.join(dirs)
 
     def process_env(self, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -103,6 +117,31 @@ def locate(legion_root: str | None = None) -> LegionRuntime:
         source = "wheel"
     stub = None if has_real_driver() else stub_dir()
     return LegionRuntime(include, lib, source, stub)
+
+
+def for_nodes(nodes: int, legion_root: str | None = None, quiet: bool = False) -> LegionRuntime:
+    """The runtime for a machine of `nodes` nodes: the usual one for one node; for more, one with
+    a network module (LEGION_ROOT's, else the cached network build). Raises UserError otherwise."""
+    if nodes <= 1:
+        return ensure(legion_root, quiet)
+    if legion_root or os.environ.get("LEGION_ROOT"):
+        rt = ensure(legion_root, quiet)
+        if rt.network is None:
+            raise UserError(f"a machine of {nodes} nodes needs Legion with a network module, and the Legion at "
+                            f"{rt.include_dir.parent} has none; rebuild it with one (e.g. -DLegion_NETWORKS=mpi)")
+        return rt
+    from hpcmap.legion import network
+
+    prefix = network.find_installed()
+    if prefix is None:
+        raise UserError(f"a machine of {nodes} nodes needs Legion with a network module, which the wheel's lacks; "
+                        "run `hpcmap legion build-runtime --network mpi` once (about 11 minutes on 2 cores) "
+                        "or set LEGION_ROOT to a network-enabled Legion install")
+    if not has_real_driver():
+        _ensure_stub(quiet)
+    lib = next((prefix / d for d in ("lib64", "lib") if (prefix / d).is_dir()), prefix / "lib")
+    return LegionRuntime(prefix / "include", lib, "network", None if has_real_driver() else stub_dir(),
+                         (network.mpi_home() / "lib",))
 
 
 def stub_dir() -> Path:
