@@ -47,7 +47,8 @@ def make_requests(mapper_names: list[str], app_name: str, size: str | None = Non
     if build:
         from hpcmap.legion import build as legion_build, runtime
 
-        rt = runtime.ensure(legion_root, quiet=True)
+        rt = runtime.for_nodes(spec.nodes, legion_root, quiet=True)
+        launch.check_supported(spec, rt)
         exe = str(legion_build.ensure_app(rt, app.name, app.binary, quiet=True))
         library_path = rt.library_path()
     policy_dir = str(build_dir() / "policies")
@@ -100,7 +101,8 @@ def _evaluate_into(rec: EvalRecord, req: EvalRequest) -> None:
     if not req.exe:
         raise UserError("request has no application executable; build it on the head first")
     plan = runner.RunPlan(apps.load(req.app), machine.MachineSpec(**req.machine), dict(req.params), choice,
-                          policy, Path(req.exe), app_env(req.library_path), list(req.app_args))
+                          policy, Path(req.exe), app_env(req.library_path), list(req.app_args),
+                          decision_logs=req.machine.get("nodes", 1) > 1 and policy is not None)
     rec.command = plan.command_line()
     trials = runner.run_trials(plan, req.trials, req.timeout_s)
     failed = next((t for t in trials if t.outcome != launch.OK), None)
@@ -121,4 +123,4 @@ def _evaluate_into(rec: EvalRecord, req: EvalRequest) -> None:
 def _trial_dict(t: launch.Trial) -> dict:
     return {"outcome": t.outcome, "elapsed_s": t.elapsed_s, "wall_s": t.wall_s, "check": t.check,
             "exit_code": t.exit_code, "message": t.message, "metric": t.result.get("metric"),
-            "unit": t.result.get("unit")}
+            "unit": t.result.get("unit"), **({"decisions": t.decisions} if t.decisions else {})}

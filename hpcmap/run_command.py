@@ -79,7 +79,7 @@ def cmd_run(args) -> int:
 def _trial_json(t: launch.Trial) -> dict:
     return {"elapsed_s": t.elapsed_s, "check": t.check, "exit_code": t.exit_code, "outcome": t.outcome,
             "wall_s": t.wall_s, "metric": t.result.get("metric"), "unit": t.result.get("unit"),
-            "message": t.message}
+            "message": t.message, **({"decisions": t.decisions} if t.decisions else {})}
 
 
 def _profile_dir(args):
