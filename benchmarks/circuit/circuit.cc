@@ -439,11 +439,13 @@ struct Reference {
   void loop(const Params &p)
   {
     long long nwires = (long long)wires.size();
-    for (long long w = 0; w < nwires; w++) {
-      const WireInit &wi = wires[w];
-      wire_currents(&current[w * WIRE_SEGMENTS], &wvolt[w * (WIRE_SEGMENTS - 1)], node_voltage[wi.in_node],
-                    node_voltage[wi.out_node], wi.inductance, wi.resistance, wi.cap, p.steps, DELTAT);
-    }
+    hpcmap_app::parallel_ranges(nwires, [&](long long lo, long long hi) {  // wires are independent
+      for (long long w = lo; w < hi; w++) {
+        const WireInit &wi = wires[w];
+        wire_currents(&current[w * WIRE_SEGMENTS], &wvolt[w * (WIRE_SEGMENTS - 1)], node_voltage[wi.in_node],
+                      node_voltage[wi.out_node], wi.inductance, wi.resistance, wi.cap, p.steps, DELTAT);
+      }
+    });
     for (long long w = 0; w < nwires; w++) {
       node_charge[wires[w].in_node] += -DELTAT * current[w * WIRE_SEGMENTS];
       node_charge[wires[w].out_node] += DELTAT * current[w * WIRE_SEGMENTS + WIRE_SEGMENTS - 1];

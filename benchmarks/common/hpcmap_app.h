@@ -12,6 +12,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -20,7 +21,9 @@
 namespace hpcmap_app {
 
 /* Registers FN as task `id`'s variant for processors of `kind`; a task whose FN returns a value
- * gets that value as its future. Leaf variants launch no subtasks. */
+ * gets that value as its future. Leaf variants launch no subtasks. The others (the top-level
+ * task) are replicable: on several nodes a mapper may control-replicate them, one shard per node,
+ * so their launches are sharded across the nodes instead of all issued from one. */
 template <auto FN>
 void register_variant(Legion::TaskID id, const char *name, Legion::Processor::Kind kind, bool leaf = true)
 {
@@ -29,6 +32,7 @@ void register_variant(Legion::TaskID id, const char *name, Legion::Processor::Ki
   Legion::TaskVariantRegistrar registrar(id, name);
   registrar.add_constraint(Legion::ProcessorConstraint(kind));
   if (leaf) registrar.set_leaf();
+  else registrar.set_replicable();
   if constexpr (std::is_void_v<Result>)
     Legion::Runtime::preregister_task_variant<FN>(registrar, name);
   else
@@ -68,6 +72,22 @@ inline void print_result(const char *app, double elapsed_s, double metric, const
          app, elapsed_s, metric, unit, passed ? "pass" : "fail", extra.empty() ? "" : ", ",
          extra.c_str());
   fflush(stdout);
+}
+
+/* Runs fn(lo, hi) over contiguous ranges covering [0, n), one per host core, on plain threads:
+ * for the sequential references' loops whose iterations are independent, so that the result does
+ * not depend on the split and large problems are checked in reasonable time. */
+template <typename FN>
+void parallel_ranges(long long n, FN fn)
+{
+  long long threads = std::min<long long>(std::max(1u, std::thread::hardware_concurrency()), n / 4096 + 1);
+  if (threads <= 1) {
+    fn(0LL, n);
+    return;
+  }
+  std::vector<std::thread> pool;
+  for (long long t = 0; t < threads; t++) pool.emplace_back(fn, n * t / threads, n * (t + 1) / threads);
+  for (std::thread &t : pool) t.join();
 }
 
 /* ---- `-fault stale`: one point task skips its work, so its piece of data stays stale, as if a

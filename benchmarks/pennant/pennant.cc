@@ -29,6 +29,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
 #include <vector>
 
@@ -431,14 +432,27 @@ struct Reference {
     if (state.done) return;
     const double dt = state.dt;
     const bool atomic[2] = {false, false};
-    for (long long p = 0; p < np; p++) adv_pos_half(v, p, dt);
-    for (long long z = 0; z < nz; z++) calc_geometry_half(v, z);
-    for (long long z = 0; z < nz; z++) calc_forces(v, prm, z, dt);
+    // Each point and each zone (with its sides) is updated on its own, so those loops run on all
+    // cores; the corner sums into points stay in order.
+    auto each = [](long long n, auto fn) {
+      hpcmap_app::parallel_ranges(n, [&](long long lo, long long hi) {
+        for (long long i = lo; i < hi; i++) fn(i);
+      });
+    };
+    each(np, [&](long long p) { adv_pos_half(v, p, dt); });
+    each(nz, [&](long long z) { calc_geometry_half(v, z); });
+    each(nz, [&](long long z) { calc_forces(v, prm, z, dt); });
     for (long long s = 0; s < ns; s++) sum_to_points(v, s, atomic);
-    for (long long p = 0; p < np; p++) adv_pos_full(v, p, dt);
-    for (long long z = 0; z < nz; z++) calc_geometry_full_work(v, z, dt);
+    each(np, [&](long long p) { adv_pos_full(v, p, dt); });
+    each(nz, [&](long long z) { calc_geometry_full_work(v, z, dt); });
+    std::mutex lock;
     dt_hydro = 1e99;
-    for (long long z = 0; z < nz; z++) dt_hydro = dmin(dt_hydro, calc_energy_dt(v, prm, z, dt));
+    hpcmap_app::parallel_ranges(nz, [&](long long lo, long long hi) {
+      double limit = 1e99;
+      for (long long z = lo; z < hi; z++) limit = dmin(limit, calc_energy_dt(v, prm, z, dt));
+      std::lock_guard<std::mutex> hold(lock);
+      dt_hydro = dmin(dt_hydro, limit);
+    });
   }
 };
 
