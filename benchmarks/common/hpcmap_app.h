@@ -21,7 +21,9 @@
 namespace hpcmap_app {
 
 /* Registers FN as task `id`'s variant for processors of `kind`; a task whose FN returns a value
- * gets that value as its future. Leaf variants launch no subtasks. */
+ * gets that value as its future. Leaf variants launch no subtasks. The others (the top-level
+ * task) are replicable: on several nodes a mapper may control-replicate them, one shard per node,
+ * so their launches are sharded across the nodes instead of all issued from one. */
 template <auto FN>
 void register_variant(Legion::TaskID id, const char *name, Legion::Processor::Kind kind, bool leaf = true)
 {
@@ -30,6 +32,7 @@ void register_variant(Legion::TaskID id, const char *name, Legion::Processor::Ki
   Legion::TaskVariantRegistrar registrar(id, name);
   registrar.add_constraint(Legion::ProcessorConstraint(kind));
   if (leaf) registrar.set_leaf();
+  else registrar.set_replicable();
   if constexpr (std::is_void_v<Result>)
     Legion::Runtime::preregister_task_variant<FN>(registrar, name);
   else
