@@ -40,6 +40,8 @@ def cmd_info(args) -> int:
     info = {
         "legion_version": rt.version, "source": rt.source, "include_dir": str(rt.include_dir),
         "lib_dir": str(rt.lib_dir), "cuda_compiled_in": rt.cuda, "max_dim": rt.max_dim,
+        "network": rt.network or "none (one process only)",
+        "network_build": str(network.find_installed() or "not built (hpcmap legion build-runtime --network mpi)"),
         "driver": "stub (no NVIDIA driver; CPU only)" if rt.stub_dir else "real NVIDIA driver",
         "machine": local.as_dict(), "legion_flags": local.legion_flags(),
     }
