@@ -150,3 +150,47 @@ def test_tune_on_mpi_ranks(tmp_path):
     ran = [r for r in Store(store).records() if r["worker"].get("executor") != "head"]
     assert ran and {r["worker"]["executor"] for r in ran} == {"mpi"}
     assert {r["worker"]["rank"] for r in ran} <= {1, 2}
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc's children lists."""
+    found, todo = set(), [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
+            try:
+                kids = {int(c) for c in (task / "children").read_text().split()}
+            except OSError:
+                continue
+            todo += list(kids - found)
+            found |= kids
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
+    except OSError:
+        return False
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def test_interrupt_stops_at_once_and_leaves_no_app_running(tmp_path):
+    store = tmp_path / "study.h5"
+    head = subprocess.Popen([*HPCMAP, *TUNE, "--budget", "2", "--app-args", "-fault hang", "--timeout", "300",
+                             "--store", str(store)], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        wait_for(lambda: any("-fault" in cmdline(p) for p in descendants(head.pid)))
+        below = descendants(head.pid)
+        head.send_signal(signal.SIGINT)
+        _, err = head.communicate(timeout=60)                  # not the 300 s of the hanging app
+    finally:
+        head.kill()
+    assert head.returncode == 130 and err.strip().splitlines()[-1].startswith("hpcmap: interrupted")
+    wait_for(lambda: not any(alive(p) for p in below), timeout=30)

@@ -49,6 +49,11 @@ class LocalExecutor:
         return as_completed_records(pending, "local")
 
     def close(self) -> None:
+        """Stop the workers now, so an interrupted head exits at once; a candidate still running is
+        abandoned and its application dies with its worker."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # ProcessPoolExecutor has no public way to stop busy workers before Python 3.14.
+            for proc in list((getattr(self._pool, "_processes", None) or {}).values()):
+                proc.kill()
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
