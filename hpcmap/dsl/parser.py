@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lark import Lark, Token, v_args
+from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
-from lark.visitors import Transformer_NonRecursive
+from lark.visitors import Transformer
 
 from hpcmap.dsl import ast
 from hpcmap.dsl.diagnostics import Diagnostic
@@ -32,19 +32,33 @@ class ParseResult:
 
 @functools.lru_cache(maxsize=1)
 def _lark() -> Lark:
+    # The tree is built by _ToAst's callbacks while parsing (one pass, no recursion at any depth).
     return Lark(
         GRAMMAR_PATH.read_text(),
         parser="lalr",
-        propagate_positions=True,
         maybe_placeholders=True,
         lexer="contextual",
+        transformer=_ToAst(),
     )
 
 
-def _pos(node: ast.Node, meta) -> ast.Node:
-    node.line = getattr(meta, "line", 0)
-    node.col = getattr(meta, "column", 0)
-    node.end_line = getattr(meta, "end_line", node.line)
+def _where(item) -> tuple[int, int, int] | None:
+    """(line, column, end line) of a token or a positioned node; the first of a list."""
+    if isinstance(item, Token):
+        return item.line, item.column, item.end_line or item.line
+    if isinstance(item, ast.Node) and item.line > 0:
+        return item.line, item.col, item.end_line or item.line
+    if isinstance(item, list):
+        spans = [w for w in map(_where, item) if w is not None]
+        return (spans[0][0], spans[0][1], spans[-1][2]) if spans else None
+    return None
+
+
+def _pos(node: ast.Node, children) -> ast.Node:
+    """Place `node` where its first child starts; it ends where its last child ends."""
+    spans = [w for w in map(_where, children) if w is not None]
+    if spans:
+        node.line, node.col, node.end_line = spans[0][0], spans[0][1], max(w[2] for w in spans)
     return node
 
 
@@ -57,169 +71,172 @@ def _present(items) -> list:
     return [x for x in items if x is not None]
 
 
-@v_args(meta=True)
-class _ToAst(Transformer_NonRecursive):
-    """Turns lark's parse tree into `ast` nodes (without recursion, so any nesting depth works)."""
+def _parts(c) -> list:
+    """The children of a rule that keeps its tokens (`!` in the grammar), without those tokens."""
+    return [x for x in c if x is not None and not isinstance(x, Token)]
+
+
+class _ToAst(Transformer):
+    """Builds `ast` nodes as the parser reduces each rule."""
 
     # --- names
-    def name(self, meta, c):
+    def name(self, c):
         return _tok(ast.Ident(str(c[0])), c[0])
 
-    def star(self, meta, c):
-        return _pos(ast.Ident("*"), meta)
+    def star(self, c):
+        return _tok(ast.Ident("*"), c[0])
 
-    def index_ref(self, meta, c):
+    def index_ref(self, c):
         return _tok(ast.RegionIndex(int(c[0])), c[0])
 
-    def name_list(self, meta, c):
+    def name_list(self, c):
         return list(c)
 
     target_list = name_list
 
     # --- top level
-    def start(self, meta, c):
+    def start(self, c):
         return [s for s in c if s is not None]
 
-    def empty(self, meta, c):
+    def empty(self, c):
         return None
 
-    def task_stmt(self, meta, c):
-        return _pos(ast.TaskStmt(c[0], c[1]), meta)
+    def task_stmt(self, c):
+        return _pos(ast.TaskStmt(c[1], c[2]), c)
 
-    def region_stmt(self, meta, c):
-        return _pos(ast.RegionStmt(c[0], c[1], c[2], c[3]), meta)
+    def region_stmt(self, c):
+        return _pos(ast.RegionStmt(c[1], c[2], c[3], c[4]), c)
 
-    def layout_stmt(self, meta, c):
-        return _pos(ast.LayoutStmt(c[0], c[1], c[2], list(c[3:])), meta)
+    def layout_stmt(self, c):
+        return _pos(ast.LayoutStmt(c[1], c[2], c[3], list(c[4:])), c)
 
-    def constraint(self, meta, c):
+    def constraint(self, c):
         name, op, value = c[0], c[1], c[2]
-        return _pos(ast.Constraint(name.name, op, None if value is None else int(value)), meta)
+        return _pos(ast.Constraint(name.name, op, None if value is None else int(value)), c)
 
-    def cmp_op(self, meta, c):
+    def cmp_op(self, c):
         return str(c[0])
 
-    def limit_stmt(self, meta, c):
-        return _pos(ast.InstanceLimitStmt(c[0], int(c[2]), c[1]), meta)
+    def limit_stmt(self, c):
+        return _pos(ast.InstanceLimitStmt(c[1], int(c[3]), c[2]), c)
 
-    def collect_stmt(self, meta, c):
-        return _pos(ast.CollectStmt(c[0], c[1]), meta)
+    def collect_stmt(self, c):
+        return _pos(ast.CollectStmt(c[1], c[2]), c)
 
-    def index_map_stmt(self, meta, c):
-        if c[2] is None:
-            return _pos(ast.IndexMapStmt(c[0], c[1]), meta)
-        return _pos(ast.IndexMapStmt(c[0], c[2], space=c[1]), meta)
+    def index_map_stmt(self, c):
+        if c[3] is None:
+            return _pos(ast.IndexMapStmt(c[1], c[2]), c)
+        return _pos(ast.IndexMapStmt(c[1], c[3], space=c[2]), c)
 
-    def single_map_stmt(self, meta, c):
-        return _pos(ast.SingleMapStmt(c[0], c[1]), meta)
+    def single_map_stmt(self, c):
+        return _pos(ast.SingleMapStmt(c[1], c[2]), c)
 
-    def replicate_stmt(self, meta, c):
-        return _pos(ast.ControlReplicateStmt(c[0]), meta)
+    def replicate_stmt(self, c):
+        return _pos(ast.ControlReplicateStmt(c[1]), c)
 
-    def steal_stmt(self, meta, c):
-        return _pos(ast.TaskStealStmt(c[0], c[1]), meta)
+    def steal_stmt(self, c):
+        return _pos(ast.TaskStealStmt(c[1], c[2]), c)
 
-    def global_assign(self, meta, c):
-        return _pos(ast.GlobalAssign(c[0], c[1]), meta)
+    def global_assign(self, c):
+        return _pos(ast.GlobalAssign(c[0], c[1]), c)
 
-    def print_stmt(self, meta, c):
-        return _pos(ast.Print(str(c[0])[1:-1], list(c[1:])), meta)
+    def print_stmt(self, c):
+        fmt = next(x for x in c if isinstance(x, Token) and x.type == "STRING")
+        return _pos(ast.Print(str(fmt)[1:-1], _parts(c)), c)
 
     # --- functions
-    def funcdef(self, meta, c):
-        name = c[0]
-        params = [p for p in c[1:] if isinstance(p, ast.Param)]
-        body = [s for s in c[1:] if s is not None and not isinstance(s, ast.Param)]
-        return _pos(ast.FuncDef(name, params, body), meta)
+    def funcdef(self, c):
+        parts = _parts(c)
+        params = [p for p in parts[1:] if isinstance(p, ast.Param)]
+        body = [s for s in parts[1:] if not isinstance(s, ast.Param)]
+        return _pos(ast.FuncDef(parts[0], params, body), c)
 
-    def param(self, meta, c):
-        return _pos(ast.Param(c[0], c[1].name), meta)
+    def param(self, c):
+        return _pos(ast.Param(str(c[0]), c[1].name), c)
 
-    def param_type(self, meta, c):
-        return str(c[0])
+    def param_type(self, c):
+        return c[0]  # the token: a str that keeps its position
 
-    def local_assign(self, meta, c):
-        return _pos(ast.Assign(c[0], c[1]), meta)
+    def local_assign(self, c):
+        return _pos(ast.Assign(c[0], c[1]), c)
 
-    def return_stmt(self, meta, c):
-        return _pos(ast.Return(c[0]), meta)
+    def return_stmt(self, c):
+        return _pos(ast.Return(c[1]), c)
 
     # --- expressions
-    def int_lit(self, meta, c):
+    def int_lit(self, c):
         return _tok(ast.IntLit(int(c[0])), c[0])
 
-    def true_lit(self, meta, c):
-        return _pos(ast.BoolLit(True), meta)
+    def bool_lit(self, c):
+        return _tok(ast.BoolLit(str(c[0]) == "True"), c[0])
 
-    def false_lit(self, meta, c):
-        return _pos(ast.BoolLit(False), meta)
+    def var(self, c):
+        return _pos(ast.Name(c[0].name), c)
 
-    def var(self, meta, c):
-        return _pos(ast.Name(c[0].name), meta)
+    def tuple_lit(self, c):
+        return _pos(ast.TupleExpr(_parts(c)), c)
 
-    def tuple_lit(self, meta, c):
-        return _pos(ast.TupleExpr(_present(c)), meta)
+    def call(self, c):
+        return _pos(ast.Call(c[0].name, _present(c[1:])), c)
 
-    def call(self, meta, c):
-        return _pos(ast.Call(c[0].name, _present(c[1:])), meta)
+    def machine(self, c):
+        return _pos(ast.MachineExpr(_parts(c)[0].name), c)
 
-    def machine(self, meta, c):
-        return _pos(ast.MachineExpr(c[0].name), meta)
+    def comprehension(self, c):
+        body, var, iter_ = _parts(c)
+        return _pos(ast.Comprehension(body, var.name, iter_), c)
 
-    def comprehension(self, meta, c):
-        return _pos(ast.Comprehension(c[0], c[1].name, c[2]), meta)
+    def cond(self, c):
+        return _pos(ast.Cond(c[0], c[1], c[2]), c)
 
-    def cond(self, meta, c):
-        return _pos(ast.Cond(c[0], c[1], c[2]), meta)
+    def or_op(self, c):
+        return _pos(ast.Binary("||", c[0], c[1]), c)
 
-    def or_op(self, meta, c):
-        return _pos(ast.Binary("||", c[0], c[1]), meta)
+    def and_op(self, c):
+        return _pos(ast.Binary("&&", c[0], c[1]), c)
 
-    def and_op(self, meta, c):
-        return _pos(ast.Binary("&&", c[0], c[1]), meta)
+    def binary(self, c):
+        return _pos(ast.Binary(c[1], c[0], c[2]), c)
 
-    def binary(self, meta, c):
-        return _pos(ast.Binary(c[1], c[0], c[2]), meta)
-
-    def eq_op(self, meta, c):
+    def eq_op(self, c):
         return str(c[0])
 
     rel_op = add_op = mul_op = eq_op
 
-    def neg(self, meta, c):
-        if isinstance(c[0], ast.IntLit) and c[0].value >= 0:
-            return _pos(ast.IntLit(-c[0].value), meta)
-        return _pos(ast.Unary("-", c[0]), meta)
+    def neg(self, c):
+        operand = c[1]
+        if isinstance(operand, ast.IntLit) and operand.value >= 0:
+            return _pos(ast.IntLit(-operand.value), c)
+        return _pos(ast.Unary("-", operand), c)
 
-    def not_op(self, meta, c):
-        return _pos(ast.Unary("!", c[0]), meta)
+    def not_op(self, c):
+        return _pos(ast.Unary("!", c[1]), c)
 
-    def attr(self, meta, c):
-        return _pos(ast.Attr(c[0], c[1].name), meta)
+    def attr(self, c):
+        return _pos(ast.Attr(c[0], c[1].name), c)
 
-    def method(self, meta, c):
-        return _pos(ast.Method(c[0], c[1].name, _present(c[2:])), meta)
+    def method(self, c):
+        return _pos(ast.Method(c[0], c[1].name, _present(c[2:])), c)
 
-    def index(self, meta, c):
-        return _pos(ast.Index(c[0], list(c[1:])), meta)
+    def index(self, c):
+        return _pos(ast.Index(c[0], list(c[1:])), c)
 
-    def splat(self, meta, c):
-        return _pos(ast.Splat(c[0]), meta)
+    def item_expr(self, c):
+        return _pos(ast.IndexItem("expr", c[0]), c)
 
-    def item_expr(self, meta, c):
-        return _pos(ast.IndexItem("expr", c[0]), meta)
+    def item_splat(self, c):
+        return _pos(ast.IndexItem("splat", c[1]), c)
 
-    def item_splat(self, meta, c):
-        return _pos(ast.IndexItem("splat", c[0]), meta)
+    def item_all(self, c):
+        return _pos(ast.IndexItem("all"), c)
 
-    def item_all(self, meta, c):
-        return _pos(ast.IndexItem("all"), meta)
+    def splat(self, c):
+        return _pos(ast.Splat(c[1]), c)
 
-    def slice(self, meta, c):
-        return _pos(ast.Slice(c[0], c[1], c[2]), meta)
+    def slice(self, c):
+        return _pos(ast.Slice(c[0], c[1], c[2]), c)
 
 
-_TRANSFORMER = _ToAst()
 
 # ------------------------------------------------------------------ paper-figure form (E102)
 _COLON_DEF = re.compile(r"^(?P<indent>[ \t]*)def\s+(?P<sig>[A-Za-z_]\w*\s*\([^)]*\))\s*:\s*(?P<comment>(#|//).*)?$")
@@ -425,8 +442,7 @@ def parse(text: str, source: str = "<string>") -> ParseResult:
     recovery = _Recovery(fixed_text, source)
     comments: list[ast.Comment] = []
     try:
-        tree = _lark().parse(fixed_text, on_error=recovery)
-        stmts = _TRANSFORMER.transform(tree)
+        stmts = _lark().parse(fixed_text, on_error=recovery)
     except UnexpectedInput as e:
         return ParseResult(None, diags + recovery.diags + [_syntax_diag(e, fixed_text, source)])
     comments = _comments(fixed_text)
