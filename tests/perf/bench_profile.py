@@ -1,4 +1,5 @@
-"""Import throughput, peak memory and trace size of hpcmap.profile on a large real Legion Prof log.
+"""Import throughput, peak memory and trace size of hpcmap.profile on a large real Legion Prof log;
+then the time to summarize it, export it for Perfetto (lanes included) and plot it.
 
     python tests/perf/bench_profile.py [LOG ...]
 
@@ -45,6 +46,8 @@ def main() -> None:
     import numpy  # noqa: F401
 
     from hpcmap.profile import feedback, import_run_logs, summarize
+    from hpcmap.profile.chrome import export_chrome
+    from hpcmap.profile.plot import plot_runs
     from hpcmap.profile.importer import load_logs  # noqa: F401
 
     size = sum(p.stat().st_size for p in logs)
@@ -66,6 +69,15 @@ def main() -> None:
     print(f"HDF5 trace: {out.stat().st_size / 1e6:.1f} MB = {out.stat().st_size / size:.3f} of the raw log")
     print(f"summary: {t_sum:.2f} s; {sum(r['count'] for r in s['tasks'])} tasks, "
           f"critical path {s['critical_path'].get('steps', 'n/a')} steps")
+    t2 = time.perf_counter()
+    counts = export_chrome(out, out.with_suffix(".json"))
+    t_export = time.perf_counter() - t2
+    print(f"export: {t_export:.2f} s for {sum(counts.values())} events "
+          f"({sum(counts.values()) / t_export / 1e3:.0f} k events/s), "
+          f"{out.with_suffix('.json').stat().st_size / 1e6:.1f} MB of JSON")
+    t3 = time.perf_counter()
+    plot_runs([out], out.with_suffix(".png"))
+    print(f"plot: {time.perf_counter() - t3:.2f} s")
     print(feedback(s))
 
 
