@@ -22,26 +22,41 @@ RUN_PID_STRIDE = 1 << 16  # pid = run number * stride + node when several runs s
 
 
 def export_chrome(h5_path: Path, out: Path, run: str | None = None, all_runs: bool = False) -> dict[str, int]:
-    """Write one run (the last when `run` is None) or every run as a JSON trace; events per run."""
-    runs = run_names(h5_path) if all_runs else [read_run(h5_path, run)[0]]
+    """Write one run (the last when `run` is None) or every run as a JSON trace; events per run.
+
+    The file is written beside `out` and renamed onto it when complete, so a failed export leaves
+    an earlier file of that name as it was."""
+    names = run_names(h5_path)
+    if all_runs:
+        runs = names
+    elif run is None:
+        runs = names[-1:]
+    elif run in names:
+        runs = [run]
+    else:
+        raise UserError(f"{h5_path}: no run named {run!r}; runs: {', '.join(names)}")
     counts: dict[str, int] = {}
+    partial = Path(out).with_name(f".{Path(out).name}.partial")
     try:
-        f = open(out, "w")
+        with open(partial, "w") as f:
+            f.write('{"displayTimeUnit": "ns", "traceEvents": [\n')
+            first = True
+            for number, name in enumerate(runs):
+                _, t, _ = read_run(h5_path, name)
+                tracks = _tracks(t)
+                counts[name] = sum(len(part[0]) for parts in tracks.values() for part in parts)
+                base, prefix = (number * RUN_PID_STRIDE, f"run {name} ") if all_runs else (0, "")
+                for line in _lines(t, tracks, base, prefix):
+                    f.write(line if first else ",\n" + line)
+                    first = False
+            f.write("\n]}\n")
+        partial.replace(out)
     except OSError as exc:
-        raise UserError(f"cannot write {out}: {exc.strerror}") from None
-    with f:
-        f.write('{"displayTimeUnit": "ns", "traceEvents": [\n')
-        first = True
-        for number, name in enumerate(runs):
-            _, t, _ = read_run(h5_path, name)
-            base = number * RUN_PID_STRIDE if all_runs else 0
-            prefix = f"run {name} " if all_runs else ""
-            tracks = _tracks(t)
-            counts[name] = sum(len(part[0]) for parts in tracks.values() for part in parts)
-            for line in _lines(t, tracks, base, prefix):
-                f.write(line if first else ",\n" + line)
-                first = False
-        f.write("\n]}\n")
+        partial.unlink(missing_ok=True)
+        raise UserError(f"cannot write {out}: {exc.strerror or exc}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     return counts
 
 
