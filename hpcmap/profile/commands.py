@@ -59,7 +59,7 @@ def register(subparsers) -> None:
 
 def cmd_import(args: argparse.Namespace) -> int:
     from hpcmap.profile import import_run_logs
-    from hpcmap.profile.h5trace import run_names
+    from hpcmap.profile.h5trace import existing_runs
 
     for log in args.logs:
         if not log.is_file():
@@ -68,7 +68,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise UserError(f"-o {args.output}: is a directory; name the HDF5 trace file to write")
     if not args.output.parent.is_dir():
         raise UserError(f"-o {args.output}: no such directory {args.output.parent}")
-    taken = run_names(args.output) if args.output.exists() else []
+    taken = existing_runs(args.output)
     name = args.run
     if name is None:
         name = next(f"run{i}" for i in range(len(taken) + 1) if f"run{i}" not in taken)

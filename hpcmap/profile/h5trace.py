@@ -59,6 +59,18 @@ def run_names(h5_path: Path) -> list[str]:
         return list(f["runs"].keys())
 
 
+def existing_runs(h5_path: Path) -> list[str]:
+    """Run names of a file that may hold none yet (missing, or an HDF5 file without runs/)."""
+    path = Path(h5_path)
+    if not path.exists():
+        return []
+    try:
+        with h5py.File(path, "r") as f:
+            return list(f["runs"].keys()) if "runs" in f else []
+    except OSError:
+        raise UserError(f"{path}: not an HDF5 file") from None
+
+
 def list_runs(h5_path: Path) -> list[dict]:
     """Name, app, mapper, machine, outcome and task count of every run, in file order."""
     out = []

@@ -39,11 +39,12 @@ def prepare(root: Path, force: bool = False) -> ProfileDir:
         root.mkdir(parents=True, exist_ok=True)
         if force:
             _clear(root)
+        first = _next_trial(root)
         staging = root / f".incoming-{os.getpid()}"
         staging.mkdir()
     except OSError as exc:
         raise UserError(f"--profile {root}: cannot write there: {exc.strerror}") from None
-    return ProfileDir(root, _next_trial(root), staging)
+    return ProfileDir(root, first, staging)
 
 
 def _clear(root: Path) -> None:
@@ -56,10 +57,9 @@ def _clear(root: Path) -> None:
 def _next_trial(root: Path) -> int:
     """One past the highest trial number among DIR's trial folders and the trace's runs."""
     numbers = [int(m.group(1)) for child in root.iterdir() if (m := TRIAL.match(child.name))]
-    if (root / TRACE).exists():
-        from hpcmap.profile.h5trace import run_names
+    from hpcmap.profile.h5trace import existing_runs
 
-        numbers += [int(m.group(1)) for name in run_names(root / TRACE) if (m := TRIAL.match(name))]
+    numbers += [int(m.group(1)) for name in existing_runs(root / TRACE) if (m := TRIAL.match(name))]
     return max(numbers, default=-1) + 1
 
 
