@@ -148,6 +148,8 @@ def test_plot_shows_what_a_person_needs(two_runs, tmp_path):
     png = tmp_path / "side.png"
     said = hpcmap("trace", "plot", str(trace), str(trace), "--run", "trial0", "-o", str(png)).stdout
     assert png.read_bytes()[:4] == b"\x89PNG" and said.count("trial0") == 2
+    said = hpcmap("trace", "plot", str(trace), str(trace), "--run", "trial0", "--run", "trial1", "-o", str(png)).stdout
+    assert said.index("trial0") < said.index("trial1")
     one_error_line(hpcmap("trace", "plot", str(trace), "-o", str(tmp_path / "t.nosuchformat"), ok=False), ".png")
     one_error_line(hpcmap("trace", "plot", str(trace), "-o", str(tmp_path / "no" / "t.png"), ok=False), "t.png")
     assert not (tmp_path / "t.nosuchformat").exists()

@@ -45,7 +45,9 @@ def register(subparsers) -> None:
                    help="HDF5 trace file; give two (e.g. default and best mapper) to compare on one time scale")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="image file; its suffix picks the format (.png, .pdf, .svg, ...)")
-    p.add_argument("--run", default=None, help="run to plot in every file (default: the last run of each)")
+    p.add_argument("--run", action="append", default=None, metavar="NAME",
+                   help="run to plot (default: the last run of each file); give it once per TRACE to pick "
+                        "each one's run, e.g. two runs of one file side by side")
     p.set_defaults(func=cmd_plot)
 
     p = sub.add_parser("diff", help="what changed between two runs")
@@ -130,7 +132,10 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise UserError("plotting needs matplotlib: pip install matplotlib") from None
     if len(args.traces) > 2:
         raise UserError("trace plot takes one trace, or two to compare side by side")
-    shown = plot_runs(args.traces, args.output, args.run)
+    runs = args.run or [None]
+    if len(runs) not in (1, len(args.traces)):
+        raise UserError(f"give --run once, or once per trace ({len(args.traces)} times)")
+    shown = plot_runs(args.traces, args.output, runs * len(args.traces) if len(runs) == 1 else runs)
     print(f"wrote {args.output}: " + " beside ".join(f"{path} run {run}" for path, run in shown))
     return 0
 

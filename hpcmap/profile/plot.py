@@ -25,15 +25,16 @@ NOT_APP = ("NONE", "UTIL", "GROUP", "SET")
 TIMED_COLOR = "#ffe9a8"
 
 
-def plot_runs(paths: list[Path], out: Path, run: str | None = None) -> list[tuple[Path, str]]:
-    """Draw the run (default: the last) of each trace file into `out`; (file, run) of each panel."""
+def plot_runs(paths: list[Path], out: Path, runs: list[str | None] | str | None = None) -> list[tuple[Path, str]]:
+    """Draw a run of each trace file into `out` (`runs`: one name for all files, or one per file; None
+    means the file's last run); (file, run) of each panel."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     check_output(out)
-    fig, shown = build_figure(paths, run)
+    fig, shown = build_figure(paths, runs)
     try:
         fig.savefig(out, dpi=110, bbox_inches="tight")
     except OSError as exc:
@@ -58,11 +59,13 @@ def check_output(out: Path) -> None:
         raise UserError(f"-o {out}: no such directory {Path(out).parent}")
 
 
-def build_figure(paths: list[Path], run: str | None = None):
+def build_figure(paths: list[Path], runs: list[str | None] | str | None = None):
     """The figure and the (file, run) shown in each column."""
     import matplotlib.pyplot as plt
 
-    loaded = [(Path(p), *read_run(p, run)[:2]) for p in paths]
+    if runs is None or isinstance(runs, str):
+        runs = [runs] * len(paths)
+    loaded = [(Path(p), *read_run(p, r)[:2]) for p, r in zip(paths, runs)]
     names = sorted({_task_name(t, int(k)) for _, _, t in loaded for k in _drawn_tasks(t)["task_id"]})
     colors = task_colors(names)
     heights = [max(2, len(_app_procs(t))) for _, _, t in loaded]
