@@ -132,7 +132,10 @@ def _wait_owners(rows: np.ndarray, waits: np.ndarray, key: tuple[str, ...]) -> n
     owner = np.full(len(waits), -1, "i8")
     if not len(waits) or not len(rows):
         return owner
-    candidates = np.flatnonzero(np.isin(rows["op_id"], waits["op_id"]))
+    near = np.ones(len(rows), bool)
+    for k in key:
+        near &= np.isin(rows[k], waits[k])
+    candidates = np.flatnonzero(near)
     by_key: dict[tuple, list[int]] = {}
     for i in candidates:
         by_key.setdefault(tuple(int(rows[k][i]) for k in key), []).append(int(i))
