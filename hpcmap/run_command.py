@@ -55,7 +55,11 @@ def cmd_run(args) -> int:
             rundir.settle(profile)
         raise
     stats = runner.statistics_of(trials)
-    trace = _import_traces(profile, plan, trials) if profile else None
+    trace = None
+    if profile:
+        trace, notes = _import_traces(profile, plan, trials)
+        for note in notes:
+            print(f"hpcmap: warning: profile of {note}", file=sys.stderr)
     failed = next((t for t in trials if t.outcome != launch.OK), None)
     if args.json:
         out = {"app": plan.app.name, "mapper": plan.mapper.label, "machine": plan.machine.name,
@@ -90,7 +94,7 @@ def _profile_dir(args):
     return rundir.prepare(Path(args.profile), force=args.force)
 
 
-def _import_traces(profile, plan: runner.RunPlan, trials: list[launch.Trial]) -> Path | None:
+def _import_traces(profile, plan: runner.RunPlan, trials: list[launch.Trial]) -> tuple[Path | None, list[str]]:
     return rundir.collect(profile, lambda index: {
         "app": plan.app.name, "mapper": plan.mapper.label, "machine": plan.machine.name,
         "command": plan.command_line(), "outcome": trials[index].outcome if index < len(trials) else "unknown"})

@@ -189,3 +189,16 @@ def test_every_trace_argument_has_help():
             for action in p._actions:
                 if not isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
                     assert action.help, f"{p.prog}: {action.dest} has no help"
+
+
+def test_a_killed_trial_keeps_its_results_and_what_its_log_holds(tmp_path):
+    directory = tmp_path / "p"
+    proc = hpcmap("run", "stencil", "--trials", "1", "--size", "nx=512,ny=512,ntx=16,nty=16,steps=2000,prune=5",
+                  "--app-args", "-trace 0", "--timeout", "5", "--profile", str(directory), "--json", ok=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["error"]["outcome"] == "timeout" and len(out["trials"]) == 1
+    assert (directory / "trial0").is_dir() and not list(directory.glob(".incoming-*"))
+    if list((directory / "trial0").glob("prof_*")):
+        assert "trial0" in runs(directory / "trace.h5")
+        assert proc.stderr.count("hpcmap: warning: profile of trial0") <= 1

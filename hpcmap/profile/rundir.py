@@ -75,15 +75,20 @@ def settle(pd: ProfileDir) -> list[tuple[int, Path]]:
     return moved
 
 
-def collect(pd: ProfileDir, attrs_of: Callable[[int], dict]) -> Path | None:
-    """Settle the trial folders and import their logs as runs `trial<N>`; the trace file, or None
-    when no trial left logs."""
+def collect(pd: ProfileDir, attrs_of: Callable[[int], dict]) -> tuple[Path | None, list[str]]:
+    """Settle the trial folders and import their logs as runs `trial<N>`: the trace file (None when no
+    trial left logs) and a note for each log that could not be read in full (what it held is kept)."""
     from hpcmap.profile import import_run_logs
+    from hpcmap.profile.preamble import ProfileLogError
 
-    imported = False
+    imported, notes = False, []
     for index, folder in settle(pd):
         logs = sorted(folder.glob("prof_*"))
-        if logs:
+        if not logs:
+            continue
+        try:
             import_run_logs(logs, pd.trace, folder.name, attrs_of(index))
-            imported = True
-    return pd.trace if imported else None
+        except ProfileLogError as exc:
+            notes.append(f"{folder.name}: {exc}")
+        imported = True
+    return (pd.trace if imported else None), notes
