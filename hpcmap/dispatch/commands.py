@@ -66,6 +66,18 @@ def add_executor_arguments(p) -> None:
     g.add_argument("--retries", type=int, default=1, help="resubmissions after a scheduler failure (default: 1)")
     g.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
                    help="extra sbatch option, e.g. exclude=node3,node4 (repeatable)")
+    g.add_argument("--mem", type=int, metavar="MB", help="memory per job in MB (default: the machine spec's sysmem_mb)")
+    g.add_argument("--gres", help="generic resources per node, e.g. gpu:4 (default: the machine spec's GPUs)")
+    g.add_argument("--constraint", help="node features the jobs need, e.g. h100")
+    g.add_argument("--exclusive", action="store_true", help="each job gets its node(s) to itself")
+    g.add_argument("--nodes", type=int, help="nodes per job (default: the machine spec's nodes)")
+    g.add_argument("--export", action="append", default=[], metavar="NAME",
+                   help="also pass this environment variable to the jobs (repeatable; by default only PATH, "
+                        "library paths, hpcmap's and Legion's variables)")
+    g.add_argument("--lost-after", type=float, default=120.0, metavar="S",
+                   help="a job that neither sacct nor squeue knows for S seconds is lost: infra_error (default: 120)")
+    g.add_argument("--dry-run", action="store_true", help="write the batch scripts that would be submitted "
+                                                          "under STORE.submitit/dry-run/ and submit nothing")
 
 
 def _slurm_options(args, store_path: Path) -> dict:
@@ -75,11 +87,16 @@ def _slurm_options(args, store_path: Path) -> dict:
         if not sep or not key.strip():
             raise UserError(f"bad --sbatch {item!r}; expected KEY=VALUE, e.g. exclude=node3")
         extra[key.strip().lstrip("-")] = value.strip()
-    if args.parallelism < 1 or args.retries < 0:
-        raise UserError("--parallelism must be at least 1 and --retries at least 0")
-    return {"folder": str(store_path.parent / f"{store_path.stem}.submitit"), "partition": args.partition,
-            "account": args.account, "qos": args.qos, "time_min": args.slurm_time,
-            "cpus_per_task": args.cpus_per_task, "array": not args.no_array,
+    if args.parallelism < 1 or args.retries < 0 or args.lost_after <= 0:
+        raise UserError("--parallelism must be at least 1, --retries at least 0 and --lost-after above 0")
+    for name in args.export:
+        if not name.isidentifier():
+            raise UserError(f"bad --export {name!r}; expected a variable name, e.g. MY_SETTING")
+    return {"folder": str(store_path.parent / f"{store_path.stem}.submitit"), "study": store_path.stem,
+            "partition": args.partition, "account": args.account, "qos": args.qos, "time_min": args.slurm_time,
+            "cpus_per_task": args.cpus_per_task, "mem_mb": args.mem, "gres": args.gres,
+            "constraint": args.constraint, "exclusive": args.exclusive, "nodes": args.nodes,
+            "export": list(args.export), "lost_s": args.lost_after, "array": not args.no_array,
             "parallelism": args.parallelism, "retries": args.retries, "sbatch": extra}
 
 
@@ -141,6 +158,8 @@ def cmd_eval(args) -> int:
                                           args.timeout, app_arguments(args), args.legion_root,
                                           Path(args.profile) if args.profile else None)
         unique = list({r.key: r for r in requests}.values())
+        if getattr(args, "dry_run", False):
+            return _dry_run(executor, unique)
         base = unique[0]
         provenance = provenance_info(sys.argv, base.machine, args.executor, legion_version(args.legion_root))
         with study.open_store(args.store, base, args.resume, provenance=provenance) as (store, _):
@@ -163,6 +182,25 @@ def cmd_eval(args) -> int:
         print(f"hpcmap: error: {run.infra_errors} candidate(s) hit infrastructure errors; rerun with --resume "
               "to retry them", file=sys.stderr)
         return 1
+    if not any(r["outcome"] == "ok" for r in records):
+        outcomes = ", ".join(f"{n} {o}" for o, n in sorted(_count(r["outcome"] for r in records).items()))
+        print(f"hpcmap: error: no candidate produced a valid result ({outcomes})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _count(items) -> dict:
+    from collections import Counter
+
+    return dict(Counter(items))
+
+
+def _dry_run(executor, requests) -> int:
+    """Write the batch scripts a Slurm study would submit and print where they are."""
+    if executor.name != "slurm":
+        raise UserError("--dry-run needs --executor slurm")
+    for path in executor.dry_run(requests):
+        print(path)
     return 0
 
 

@@ -1,10 +1,14 @@
 """Slurm executor: each candidate is a submitit job (or a task of a throttled job array).
 
 Scheduler failures (a cancelled, failed or lost job) become `infra_error` records, apart from the
-candidate's own outcomes, and are retried `retries` times. Jobs are submitted with `--requeue` and
-the job function is checkpointable, so a preempted candidate is requeued and run again from the start.
-sbatch runs with credential-like variables removed from its environment, so they reach neither the
-job nor any file that Slurm or submitit writes.
+candidate's own outcomes, and are retried `retries` times, each retry announced. Jobs are submitted
+with `--requeue` and the job function is checkpointable, so a preempted candidate is requeued and
+run again from the start. Job states come from sacct, then squeue; a job that neither knows about
+for `lost_s` seconds is lost. sbatch runs with an allowlisted environment only (hpcmap.dispatch.
+slurm_env), so credentials reach neither the job nor any file Slurm or submitit writes. A refused
+submission is one error line and leaves no files behind. SIGTERM and SIGHUP stop the head like
+SIGINT, and closing the executor cancels every job it still waits for; results of jobs that
+finished while no head waited are collected by the next head before it submits anything.
 """
 from __future__ import annotations
 
@@ -15,21 +19,20 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import submitit
-from submitit.core.utils import FailedJobError, UncompletedJobError
+from submitit.core.utils import DelayedSubmission, FailedJobError, JobPaths, UncompletedJobError
+from submitit.slurm.slurm import _make_sbatch_string
 
+from hpcmap.dispatch.slurm_env import exported_names, submission_env
+from hpcmap.dispatch.slurm_state import is_terminal, job_states
 from hpcmap.errors import UserError
-from hpcmap.environment import is_sensitive
 from hpcmap.evaluate import evaluate
 from hpcmap.records import EvalRecord, EvalRequest, infra_record
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-TERMINAL = ("BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY",
-            "TIMEOUT", "REVOKED")
 
 
 @dataclass
@@ -37,13 +40,19 @@ class SlurmOptions:
     """Where and how candidates run as Slurm jobs; unset resources come from the machine spec."""
 
     folder: str = "submitit"
-    job_name: str = "hpcmap-eval"
+    study: str = "study"
+    job_name: str | None = None
     partition: str | None = None
     account: str | None = None
     qos: str | None = None
     time_min: int | None = None
     cpus_per_task: int | None = None
     mem_mb: int | None = None
+    gres: str | None = None
+    constraint: str | None = None
+    exclusive: bool = False
+    nodes: int | None = None
+    export: list[str] = field(default_factory=list)
     array: bool = True
     use_srun: bool = False
     parallelism: int = 64
@@ -51,6 +60,8 @@ class SlurmOptions:
     poll_s: float = 0.2
     state_poll_s: float = 1.0
     grace_s: float = 3.0
+    lost_s: float = 120.0
+    announce: bool = True
     sbatch: dict[str, str] = field(default_factory=dict)
 
 
@@ -62,7 +73,13 @@ class CandidateJob(submitit.helpers.Checkpointable):
         env = submitit.JobEnvironment()
         worker = {"executor": "slurm", "job_id": env.job_id, "node": os.environ.get("SLURMD_NODENAME", ""),
                   "restart": int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)}
-        return evaluate(req, worker)
+        record = evaluate(req, worker)
+        # The job log tells what happened to the candidate, not only that the job function returned.
+        print(f"hpcmap: candidate {req.name}: {record.outcome}"
+              + (f": {record.message.strip()}" if record.message.strip() else ""), flush=True)
+        if record.outcome != "ok" and record.stderr_tail:
+            print(f"hpcmap: the application's last output:\n{record.stderr_tail}", flush=True)
+        return record
 
 
 def _leave_without_result(signum: int, frame) -> None:
@@ -71,12 +88,42 @@ def _leave_without_result(signum: int, frame) -> None:
     os._exit(128 + signum)
 
 
-class _FilteredSlurmExecutor(submitit.SlurmExecutor):
-    """submitit's SlurmExecutor running sbatch without credential-like environment variables."""
+def _stop_head(signum: int, frame) -> None:
+    """SIGTERM or SIGHUP (a dropped ssh session) stops the head as SIGINT does."""
+    raise KeyboardInterrupt
+
+
+class _AllowlistSlurmExecutor(submitit.SlurmExecutor):
+    """submitit's SlurmExecutor running sbatch with the allowlisted environment, arrays included."""
+
+    export: tuple[str, ...] = ()
 
     def _make_submission_command(self, submission_file_path: Path) -> list[str]:
-        unset = [arg for name in sorted(os.environ) if is_sensitive(name) for arg in ("-u", name)]
-        return ["env", *unset, "sbatch", str(submission_file_path)]
+        # sbatch's complaints go to stdout, so a refusal becomes one error line rather than raw output.
+        return ["sh", "-c", 'exec "$@" 2>&1', "sbatch", "env", "-i",
+                *[f"{k}={v}" for k, v in submission_env(self.export).items()], "sbatch", str(submission_file_path)]
+
+    def _internal_process_submissions(self, delayed_submissions):
+        if len(delayed_submissions) == 1:
+            return super()._internal_process_submissions(delayed_submissions)
+        folder = JobPaths.get_first_id_independent_folder(self.folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        pickles = []
+        for d in delayed_submissions:
+            path = folder / f"{uuid.uuid4().hex}.pkl"
+            d.set_timeout(self.parameters.get("time", 5), self.max_num_timeout)
+            d.dump(path)
+            pickles.append(path)
+        array_ex = type(self)(self.folder, self.max_num_timeout, python=self.python)
+        array_ex.export = self.export
+        array_ex.update_parameters(**self.parameters)
+        array_ex.parameters["map_count"] = len(delayed_submissions)
+        first = array_ex._submit_command(self._submitit_command_str)
+        jobs = [submitit.SlurmJob(folder=self.folder, job_id=f"{first.job_id}_{a}", tasks=list(range(first.num_tasks)))
+                for a in range(len(delayed_submissions))]
+        for job, path in zip(jobs, pickles):
+            job.paths.move_temporary_file(path, "submitted_pickle")
+        return jobs
 
 
 @dataclass
@@ -86,6 +133,7 @@ class _Pending:
     attempt: int
     submitted: float
     gone_since: float | None = None
+    last_known: float = 0.0
 
 
 class SlurmExecutor:
@@ -93,63 +141,130 @@ class SlurmExecutor:
 
     def __init__(self, options: SlurmOptions | None = None):
         self.options = options or SlurmOptions()
-        self._executor: _FilteredSlurmExecutor | None = None
+        self._executor: _AllowlistSlurmExecutor | None = None
+        self._outstanding: dict[str, submitit.Job] = {}
+        self._earlier: dict[str, EvalRecord] | None = None
+        self._handlers: dict[int, object] = {}
 
-    def _ensure(self, sample: EvalRequest) -> _FilteredSlurmExecutor:
-        if self._executor is not None:
-            return self._executor
+    # ------------------------------------------------------------ configuration
+
+    def parameters(self, sample: EvalRequest) -> dict:
+        """submitit's Slurm parameters for jobs like `sample`: resources from the machine spec and options."""
         opt = self.options
-        try:
-            ex = _FilteredSlurmExecutor(folder=Path(opt.folder) / "%j", max_num_timeout=1, python=sys.executable)
-        except RuntimeError as exc:
-            raise UserError(f"cannot use Slurm here: {exc}") from None
         spec = sample.machine
         trial_budget = (sample.trials + (1 if sample.profile_dir else 0)) * sample.timeout_s
+        extra = dict(opt.sbatch)
+        prefix = extra.pop("job-name", None) or extra.pop("job_name", None) or opt.job_name or f"hpcmap-{_safe(opt.study)}"
         params: dict = {
-            "job_name": opt.job_name,
+            "job_name": prefix,
             "time": opt.time_min or max(2, math.ceil(trial_budget / 60) + 2),
             "cpus_per_task": opt.cpus_per_task or int(spec.get("cpus", 1)),
             "signal_delay_s": 30,
             "array_parallelism": opt.parallelism,
             "stderr_to_stdout": True,
             "use_srun": opt.use_srun,
-            "additional_parameters": {"requeue": True, "export": ",".join(exported_names()), **opt.sbatch},
+            "additional_parameters": {"requeue": True, "export": ",".join(exported_names(opt.export)), **extra},
         }
-        if int(spec.get("gpus", 0)):
+        if int(spec.get("gpus", 0)) and not opt.gres:
             params["gpus_per_node"] = int(spec["gpus"])
         mem = opt.mem_mb or int(spec.get("sysmem_mb", 0))
         if mem:
             params["mem"] = f"{mem}MB"
-        for key in ("partition", "account", "qos"):
+        for key in ("partition", "account", "qos", "gres", "constraint", "nodes"):
             if getattr(opt, key):
                 params[key] = getattr(opt, key)
-        ex.update_parameters(**params)
-        self._executor = ex
-        return ex
+        if opt.exclusive:
+            params["exclusive"] = True
+        return params
+
+    def _ensure(self, sample: EvalRequest) -> _AllowlistSlurmExecutor:
+        if self._executor is None:
+            try:
+                ex = _AllowlistSlurmExecutor(folder=Path(self.options.folder) / "%j", max_num_timeout=1,
+                                             python=sys.executable)
+            except RuntimeError as exc:
+                raise UserError(f"cannot use Slurm here: {exc}") from None
+            ex.export = tuple(self.options.export)
+            ex.update_parameters(**self.parameters(sample))
+            self._executor = ex
+        return self._executor
+
+    # ------------------------------------------------------------ submission
 
     def _submit_many(self, requests: list[EvalRequest], attempt: int) -> list[_Pending]:
         ex = self._ensure(requests[0])
+        single = len(requests) == 1 or not self.options.array
+        base_name = ex.parameters["job_name"]
+        folder = Path(self.options.folder)
+        before = set(folder.iterdir()) if folder.exists() else set()
+        created = not folder.exists()
         fn = CandidateJob()
+        jobs = []
         try:
-            if self.options.array and len(requests) > 1:
-                jobs = ex.map_array(fn, requests)
+            if single:
+                for r in requests:
+                    ex.update_parameters(job_name=f"{base_name}-{_safe(Path(r.name).stem)}")
+                    jobs.append(ex.submit(fn, r))
             else:
-                jobs = [ex.submit(fn, r) for r in requests]
-        except (submitit.core.utils.FailedSubmissionError, subprocess.CalledProcessError, OSError) as exc:
-            raise UserError(f"sbatch failed: {_first_line(str(exc))}") from None
+                jobs = ex.map_array(fn, requests)
+        except (FailedJobError, submitit.core.utils.FailedSubmissionError, subprocess.CalledProcessError,
+                OSError) as exc:
+            if not jobs:
+                _remove_new(folder, before, created)
+            said = getattr(exc.__cause__, "output", None) or str(exc)
+            raise UserError(f"Slurm refused the job: {_refusal(said)}") from None
+        finally:
+            ex.update_parameters(job_name=base_name)
         now = time.monotonic()
-        return [_Pending(job, req, attempt, now) for job, req in zip(jobs, requests)]
+        for job in jobs:
+            self._outstanding[job.job_id] = job
+        if self.options.announce:
+            ids = sorted({j.job_id.split("_")[0] for j in jobs})
+            what = "retry of " if attempt > 1 else ""
+            _say(f"slurm: submitted {what}{len(jobs)} candidate(s) as job(s) {', '.join(ids)} "
+                 f"named {base_name}*; scripts and logs in {folder}/<job id>/")
+        return [_Pending(job, req, attempt, now, last_known=now) for job, req in zip(jobs, requests)]
 
     def submit(self, requests: Iterable[EvalRequest]) -> Iterator[EvalRecord]:
-        """Submit now; the iterator yields records as jobs finish (and resubmits lost ones)."""
+        """Records of earlier jobs of the same work first, then submit the rest; the iterator yields
+        records as jobs finish (and resubmits lost ones)."""
         requests = list(requests)
-        return self._collect(self._submit_many(requests, 1) if requests else [])
+        if not requests:
+            return iter(())
+        self._catch_signals()
+        earlier = self._earlier_results()
+        done = [earlier.pop(r.key) for r in requests if r.key in earlier]
+        todo = [r for r in requests if r.key not in {d.key for d in done}]
+        pending = self._submit_many(todo, 1) if todo else []
+        return self._collect(done, pending)
 
-    def _collect(self, pending: list[_Pending]) -> Iterator[EvalRecord]:
+    def dry_run(self, requests: list[EvalRequest]) -> list[Path]:
+        """Write the batch scripts that would be submitted, under `<folder>/dry-run/`; submit nothing."""
+        ex = self._ensure(requests[0])
+        out = Path(self.options.folder) / "dry-run"
+        out.mkdir(parents=True, exist_ok=True)
+        base = ex.parameters["job_name"]
+        groups = [[r] for r in requests] if not self.options.array or len(requests) == 1 else [requests]
+        paths = []
+        for group in groups:
+            params = dict(ex.parameters)
+            if len(group) > 1:
+                params["map_count"] = len(group)
+            else:
+                params["job_name"] = f"{base}-{_safe(Path(group[0].name).stem)}"
+            path = out / f"{params['job_name']}.sbatch"
+            path.write_text(_make_sbatch_string(command=ex._submitit_command_str, folder=ex.folder, **params))
+            paths.append(path)
+        return paths
+
+    # ------------------------------------------------------------ waiting
+
+    def _collect(self, done: list[EvalRecord], pending: list[_Pending]) -> Iterator[EvalRecord]:
+        yield from done
         last_state = 0.0
         try:
             while pending:
-                states: dict[str, str] = {}
+                states: dict[str, str] | None = None
                 if time.monotonic() - last_state >= self.options.state_poll_s:
                     states = job_states([p.job.job_id for p in pending])
                     last_state = time.monotonic()
@@ -158,7 +273,12 @@ class SlurmExecutor:
                     record = self._check(p, states)
                     if record is None:
                         still.append(p)
-                    elif record.outcome == "infra_error" and p.attempt <= self.options.retries:
+                        continue
+                    self._outstanding.pop(p.job.job_id, None)
+                    if record.outcome == "infra_error" and p.attempt <= self.options.retries:
+                        if self.options.announce:
+                            _say(f"slurm: {p.req.name}: {record.message}; resubmitting "
+                                 f"(attempt {p.attempt + 1} of {self.options.retries + 1})")
                         still.extend(self._submit_many([p.req], p.attempt + 1))
                     else:
                         yield record
@@ -167,10 +287,10 @@ class SlurmExecutor:
                     time.sleep(self.options.poll_s)
         finally:
             for p in pending:
-                p.job.cancel(check=False)
+                self._cancel(p.job)
 
-    def _check(self, p: _Pending, states: dict[str, str]) -> EvalRecord | None:
-        """The record of a finished job, an infra_error record for a lost one, None while running."""
+    def _check(self, p: _Pending, states: dict[str, str] | None) -> EvalRecord | None:
+        """The record of a finished job, an infra_error record for an ended or lost one, None while running."""
         worker = {"executor": "slurm", "job_id": p.job.job_id}
         if p.job.paths.result_pickle.exists():
             try:
@@ -180,41 +300,100 @@ class SlurmExecutor:
                                     p.attempt, worker)
             record.attempts = p.attempt
             return record
-        state = states.get(p.job.job_id)
-        if state is None or state.split()[0] not in TERMINAL:
+        if states is None:
             return None
-        p.gone_since = p.gone_since or time.monotonic()
-        if time.monotonic() - p.gone_since < self.options.grace_s:
+        now = time.monotonic()
+        state = states.get(p.job.job_id)
+        if state is None:
+            if now - p.last_known >= self.options.lost_s:
+                return infra_record(p.req, f"Slurm job {p.job.job_id} lost: neither sacct nor squeue knew it "
+                                           f"for {self.options.lost_s:g} s", p.attempt, worker)
+            return None
+        p.last_known = now
+        if not is_terminal(state):
+            p.gone_since = None
+            return None
+        p.gone_since = p.gone_since or now
+        if now - p.gone_since < self.options.grace_s:
             return None
         return infra_record(p.req, f"Slurm job {p.job.job_id} ended as {state} without a result",
                             p.attempt, worker)
 
+    # ------------------------------------------------------------ resume and shutdown
+
+    def _earlier_results(self) -> dict[str, EvalRecord]:
+        """Records of jobs an earlier head submitted that finished with a result, by request key."""
+        if self._earlier is not None:
+            return self._earlier
+        self._earlier = {}
+        folder = Path(self.options.folder)
+        for submitted in sorted(folder.glob("*/*_submitted.pkl")) if folder.exists() else []:
+            job_id = submitted.name[: -len("_submitted.pkl")]
+            paths = JobPaths(folder / "%j", job_id=job_id, task_id=0)
+            if not paths.result_pickle.exists():
+                continue
+            try:
+                req = DelayedSubmission.load(submitted).args[0]
+                status, record = submitit.core.utils.pickle_load(paths.result_pickle)
+            except Exception:
+                continue
+            if status == "success" and isinstance(record, EvalRecord):
+                self._earlier[req.key] = record
+        return self._earlier
+
+    def _catch_signals(self) -> None:
+        import threading
+
+        if self._handlers or threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            if signal.getsignal(sig) in (signal.SIG_DFL, None):
+                self._handlers[sig] = signal.signal(sig, _stop_head)
+
+    def _cancel(self, job: submitit.Job) -> None:
+        job.cancel(check=False)
+        self._outstanding.pop(job.job_id, None)
+
     def close(self) -> None:
+        """Cancel every job still awaited (the head is stopping) and restore the signal handlers."""
+        for job in list(self._outstanding.values()):
+            self._cancel(job)
+        for sig, handler in self._handlers.items():
+            signal.signal(sig, handler)
+        self._handlers = {}
         self._executor = None
 
 
-def exported_names(env: dict[str, str] | None = None) -> list[str]:
-    """Names of the variables a job may inherit: all plain names except credential-like ones."""
-    names = os.environ if env is None else env
-    return sorted({n for n in names if _NAME.fullmatch(n) and not is_sensitive(n)} | {"SUBMITIT_EXECUTOR"})
+def _safe(name: str) -> str:
+    """A name usable in a Slurm job name: letters, digits, dot, dash and underscore."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:48] or "x"
 
 
-def job_states(job_ids: list[str]) -> dict[str, str]:
-    """Slurm state of each job (array tasks as ARRAYID_INDEX), from sacct; missing while unknown."""
-    if not job_ids:
-        return {}
-    roots = sorted({j.split("_")[0] for j in job_ids})
-    try:
-        out = subprocess.run(["sacct", "-n", "-P", "-X", "-o", "JobID,State", "-j", ",".join(roots)],
-                             capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    states: dict[str, str] = {}
-    for line in out.splitlines():
-        job, _, state = line.partition("|")
-        if job and "[" not in job:
-            states[job] = state
-    return states
+def _remove_new(folder: Path, before: set[Path], created: bool) -> None:
+    """Remove what a refused submission left in the study's submitit folder."""
+    import shutil
+
+    if not folder.exists():
+        return
+    for path in set(folder.iterdir()) - before:
+        shutil.rmtree(path, ignore_errors=True) if path.is_dir() and not path.is_symlink() else path.unlink(missing_ok=True)
+    if created and not any(folder.iterdir()):
+        folder.rmdir()
+
+
+def _refusal(text: str) -> str:
+    """sbatch's own reason, e.g. `Invalid partition name specified`."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        m = re.search(r"sbatch: error: (.*)", ln)
+        if m and "Batch job submission failed" in m.group(1):
+            return m.group(1).replace("Batch job submission failed: ", "")
+    reasons = [re.sub(r".*sbatch: error: ", "", ln) for ln in lines if "error:" in ln]
+    return (reasons[-1] if reasons else _first_line(text))[:300]
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def _first_line(text: str) -> str:
@@ -224,3 +403,4 @@ def _first_line(text: str) -> str:
 def _last_line(text: str) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return lines[-1][:300] if lines else ""
+

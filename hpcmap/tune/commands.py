@@ -75,6 +75,8 @@ def cmd_tune(args) -> int:
         return 0
     if args.budget < 0 or args.batch < 1:
         raise UserError("--budget must be at least 0 and --batch at least 1")
+    if args.dry_run:
+        raise UserError("--dry-run writes the scripts of a fixed list of mappers: use it with hpcmap eval")
     if args.optimizer and args.optimizer not in _optimizer_names():   # before the store records it
         raise UserError(f"unknown optimizer {args.optimizer!r}; choose one of: {', '.join(_optimizer_names())}")
     from hpcmap import apps, evaluate, machine, study
