@@ -166,7 +166,7 @@ def test_task_colours_stay_distinct_however_many():
 def test_diff_labels_sides_and_shows_zero_as_zero(two_runs):
     trace = str(two_runs / "trace.h5")
     d = json.loads(hpcmap("trace", "diff", trace, trace, "--run-a", "trial0", "--run-b", "trial1", "--json").stdout)
-    assert d["a_label"] == f"{trace}:trial0" and d["b_label"] == f"{trace}:trial1"
+    assert d["a_label"] == f"{trace}:trial0 (default)" and d["b_label"] == f"{trace}:trial1 (default)"
     same = json.loads(hpcmap("trace", "diff", trace, trace, "--run-a", "trial0", "--run-b", "trial0", "--json").stdout)
     assert same["span"]["change"] == 0
     assert all(r["change"] == 0 for r in same["processors"] + same["overheads"])
@@ -202,3 +202,15 @@ def test_a_killed_trial_keeps_its_results_and_what_its_log_holds(tmp_path):
     if list((directory / "trial0").glob("prof_*")):
         assert "trial0" in runs(directory / "trace.h5")
         assert proc.stderr.count("hpcmap: warning: profile of trial0") <= 1
+
+
+def test_a_run_can_be_named_by_its_mapper(tmp_path):
+    from hpcmap.profile.h5trace import resolve_run
+
+    directory = tmp_path / "p"
+    profile(directory)
+    trace = directory / "trace.h5"
+    assert resolve_run(trace, "default") == "trial0"  # the one run whose mapper is default
+    profile(directory)  # now two runs have that mapper: the name no longer says which
+    one_error_line(hpcmap("trace", "summary", str(trace), "--run", "default", ok=False), "no run named")
+    assert json.loads(hpcmap("trace", "summary", str(trace), "--run", "trial1", "--json").stdout)["run"] == "trial1"

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hpcmap.errors import UserError
-from hpcmap.profile.h5trace import read_run, run_names
+from hpcmap.profile.h5trace import read_run, resolve_run, run_names
 from hpcmap.profile.kinds import mem_kind_name, proc_kind_name
 from hpcmap.profile.summary import app_tasks
 from hpcmap.profile.tables import proc_node
@@ -26,15 +26,7 @@ def export_chrome(h5_path: Path, out: Path, run: str | None = None, all_runs: bo
 
     The file is written beside `out` and renamed onto it when complete, so a failed export leaves
     an earlier file of that name as it was."""
-    names = run_names(h5_path)
-    if all_runs:
-        runs = names
-    elif run is None:
-        runs = names[-1:]
-    elif run in names:
-        runs = [run]
-    else:
-        raise UserError(f"{h5_path}: no run named {run!r}; runs: {', '.join(names)}")
+    runs = run_names(h5_path) if all_runs else [resolve_run(h5_path, run)]
     counts: dict[str, int] = {}
     partial = Path(out).with_name(f".{Path(out).name}.partial")
     try:

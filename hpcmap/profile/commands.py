@@ -26,7 +26,7 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("summary", help="where the time of a run went")
     p.add_argument("trace", type=Path, help="HDF5 trace file")
-    p.add_argument("--run", default=None, help="run name (default: the last run)")
+    p.add_argument("--run", default=None, help="run, or the mapper name of one run (default: the last run)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--feedback", action="store_true", help="print only the optimizer's feedback text")
     p.set_defaults(func=cmd_summary)
@@ -36,7 +36,7 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--chrome", type=Path, required=True, metavar="OUT.json",
                    help="Chrome Trace Event JSON output (open it at https://ui.perfetto.dev)")
     which = p.add_mutually_exclusive_group()
-    which.add_argument("--run", default=None, help="run to export (default: the last run)")
+    which.add_argument("--run", default=None, help="run, or the mapper name of one run, to export (default: the last run)")
     which.add_argument("--all", action="store_true", help="export every run, one process per run and node")
     p.set_defaults(func=cmd_export)
 
@@ -53,8 +53,8 @@ def register(subparsers) -> None:
     p = sub.add_parser("diff", help="what changed between two runs")
     p.add_argument("a", type=Path, help="HDF5 trace file of side A")
     p.add_argument("b", type=Path, help="HDF5 trace file of side B (may be the same file as A)")
-    p.add_argument("--run-a", default=None, help="run of A (default: its last run)")
-    p.add_argument("--run-b", default=None, help="run of B (default: its last run)")
+    p.add_argument("--run-a", default=None, help="run (or mapper name) of A (default: its last run)")
+    p.add_argument("--run-b", default=None, help="run (or mapper name) of B (default: its last run)")
     p.add_argument("--json", action="store_true", help="print the differences as JSON")
     p.set_defaults(func=cmd_diff)
 

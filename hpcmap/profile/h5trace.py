@@ -79,7 +79,7 @@ def list_runs(h5_path: Path) -> list[dict]:
             attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in g.attrs.items()}
             row = {"run": name}
             for key in ("app", "mapper", "machine", "outcome", "candidate"):
-                if attrs.get(key):
+                if attrs.get(key) and str(attrs[key]) != name:
                     row[key] = str(attrs[key])
             row["tasks"] = int(g["tasks"].shape[0]) if "tasks" in g else 0
             row["nodes"] = int(attrs.get("num_nodes", 1))
@@ -102,14 +102,33 @@ def open_trace(h5_path: Path) -> h5py.File:
     return f
 
 
+def resolve_run(h5_path: Path, run: str | None) -> str:
+    """The name of the run `run` means: itself, or the one run whose mapper has that name (a study
+    store names runs by candidate key); the last run when None."""
+    with open_trace(h5_path) as f:
+        return _resolve(f, h5_path, run)
+
+
+def _resolve(f: h5py.File, h5_path: Path, run: str | None) -> str:
+    names = list(f["runs"].keys())
+    if run is None:
+        return names[-1]
+    if run in names:
+        return run
+    by_mapper = [n for n in names if _text(f["runs"][n].attrs.get("mapper", "")) == run]
+    if len(by_mapper) == 1:
+        return by_mapper[0]
+    raise UserError(f"{h5_path}: no run named {run!r}; runs: {', '.join(names)}")
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def read_run(h5_path: Path, run: str | None = None) -> tuple[str, dict[str, np.ndarray], dict]:
     """(run name, tables, attributes) of one run; the only run, or the last one when `run` is None."""
     with open_trace(h5_path) as f:
-        names = list(f["runs"].keys())
-        if run is None:
-            run = names[-1]
-        elif run not in names:
-            raise UserError(f"{h5_path}: no run named {run!r}; runs: {', '.join(names)}")
+        run = _resolve(f, h5_path, run)
         g = f["runs"][run]
         tables = {}
         for name in g:
