@@ -10,8 +10,10 @@
  *                   Region statement whose memory holds it, 0: none), layout_rule (line of the
  *                   Layout statement, 0: none), fallback (no memory of the Region chain existed or
  *                   fitted, so DefaultMapper chose).
- *   "limit_start", "limit_finish": an InstanceLimit slot taken or freed: task, uid, in_flight (the
- *                   count of that task's slots held after it). */
+ *   "limit_start", "limit_finish": an InstanceLimit slot taken or freed: task, uid, launch (the
+ *                   operation's index in its parent task: the points of one index launch share
+ *                   it), in_flight (the count of that task's slots held after it, which may pass
+ *                   the limit while the points of one launch are admitted together). */
 #pragma once
 
 #include <cstdio>

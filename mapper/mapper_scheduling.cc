@@ -16,11 +16,29 @@ constexpr unsigned kWakeMessage = 0x4850434d;  // "HPCM": an InstanceLimit slot 
 std::string limit_line(const char *call, const Task &task, int64_t in_flight)
 {
   return std::string("{\"call\": \"") + call + "\", \"task\": " + json_string(task.get_task_name()) +
-         ", \"uid\": " + std::to_string(task.get_unique_id()) + ", \"in_flight\": " + std::to_string(in_flight) +
-         "}";
+         ", \"uid\": " + std::to_string(task.get_unique_id()) + ", \"launch\": " +
+         std::to_string(task.get_context_index()) + ", \"in_flight\": " + std::to_string(in_flight) + "}";
+}
+
+/* The launch a task belongs to: every point of an index launch gives the same key. */
+LaunchKey launch_of(const Task &task)
+{
+  return {task.get_context_index(), task.parent_task ? task.parent_task->get_unique_id() : 0};
 }
 
 }  // namespace
+
+/* InstanceLimit holds back only tasks that cannot launch subtasks (every variant of the kind they
+ * run on is a leaf): an inner task holding a slot while its subtasks wait for slots could wait
+ * forever, and the instances the limit is about are those of the leaves. */
+bool PolicyMapper::leaf_only(MapperContext ctx, const Task &task)
+{
+  std::vector<VariantID> variants;
+  runtime->find_valid_variants(ctx, task.task_id, variants, task.target_proc.kind());
+  for (VariantID v : variants)
+    if (!runtime->is_leaf_variant(ctx, task.task_id, v)) return false;
+  return true;
+}
 
 void PolicyMapper::select_tasks_to_map(MapperContext ctx, const SelectMappingInput &input,
                                        SelectMappingOutput &output)
@@ -33,10 +51,10 @@ void PolicyMapper::select_tasks_to_map(MapperContext ctx, const SelectMappingInp
   for (const Task *task : input.ready_tasks) {
     const LimitRule *limit = facts(*task).limit;
     int64_t in_flight = 0;
-    if (!limit) {
+    if (!limit || !leaf_only(ctx, *task)) {
       output.map_tasks.insert(task);
-    } else if (state_->limits.try_start(facts(*task).name, task->get_unique_id(), std::max<int64_t>(limit->limit, 1),
-                                        local_proc, &in_flight)) {
+    } else if (state_->limits.try_start(facts(*task).name, launch_of(*task), task->get_unique_id(),
+                                        std::max<int64_t>(limit->limit, 1), local_proc, &in_flight)) {
       output.map_tasks.insert(task);
       if (in_flight && state_->log.enabled()) state_->log.write(limit_line("limit_start", *task, in_flight));
     } else {

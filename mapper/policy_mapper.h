@@ -90,6 +90,8 @@ private:
   /* A local processor of `kind` for a task to start on. */
   Legion::Processor local_proc_of(Legion::Processor::Kind kind);
   [[noreturn]] void fail(int line, const std::string &message) const;
+  /* Whether every variant of the kind the task runs on is a leaf (InstanceLimit applies). */
+  bool leaf_only(Legion::Mapping::MapperContext ctx, const Legion::Task &task);
 
   // ---- mechanics (mapper_map_task.cc)
   /* map_task for a task that Region or Layout statements may cover: a cached mapping when one
