@@ -37,6 +37,8 @@ def configure(rt: LegionRuntime, quiet: bool = False) -> Path:
         "LEGION_INCLUDE_DIR": str(rt.include_dir), "LEGION_LIB_DIR": str(rt.lib_dir),
         "CUDA_STUB_DIR": str(rt.stub_dir or ""), "HPCMAP_CUDA": cuda_setting() if rt.cuda else "OFF",
     }
+    if rt.extra_lib_dirs:  # the runtime's own dependencies (libmpi), for the linker to resolve
+        settings["CMAKE_EXE_LINKER_FLAGS"] = " ".join(f"-Wl,-rpath-link,{d}" for d in rt.extra_lib_dirs)
     stamp = build / ".hpcmap-configure"
     wanted = "\n".join(f"{k}={v}" for k, v in sorted(settings.items()))
     if (build / "CMakeCache.txt").exists() and stamp.exists() and stamp.read_text() == wanted:
