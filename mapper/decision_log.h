@@ -12,8 +12,7 @@
  *                   fitted, so DefaultMapper chose).
  *   "limit_start", "limit_finish": an InstanceLimit slot taken or freed: task, uid, launch (the
  *                   operation's index in its parent task: the points of one index launch share
- *                   it), in_flight (the count of that task's slots held after it, which may pass
- *                   the limit while the points of one launch are admitted together). */
+ *                   it), in_flight (the count of that task's slots held after it). */
 #pragma once
 
 #include <cstdio>

@@ -20,12 +20,6 @@ std::string limit_line(const char *call, const Task &task, int64_t in_flight)
          std::to_string(task.get_context_index()) + ", \"in_flight\": " + std::to_string(in_flight) + "}";
 }
 
-/* The launch a task belongs to: every point of an index launch gives the same key. */
-LaunchKey launch_of(const Task &task)
-{
-  return {task.get_context_index(), task.parent_task ? task.parent_task->get_unique_id() : 0};
-}
-
 }  // namespace
 
 /* InstanceLimit holds back only tasks that cannot launch subtasks (every variant of the kind they
@@ -53,8 +47,8 @@ void PolicyMapper::select_tasks_to_map(MapperContext ctx, const SelectMappingInp
     int64_t in_flight = 0;
     if (!limit || !leaf_only(ctx, *task)) {
       output.map_tasks.insert(task);
-    } else if (state_->limits.try_start(facts(*task).name, launch_of(*task), task->get_unique_id(),
-                                        std::max<int64_t>(limit->limit, 1), local_proc, &in_flight)) {
+    } else if (state_->limits.try_start(facts(*task).name, task->get_unique_id(), std::max<int64_t>(limit->limit, 1),
+                                        local_proc, &in_flight)) {
       output.map_tasks.insert(task);
       if (in_flight && state_->log.enabled()) state_->log.write(limit_line("limit_start", *task, in_flight));
     } else {

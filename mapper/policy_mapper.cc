@@ -30,7 +30,12 @@ void PolicyMapper::select_task_options(MapperContext ctx, const Task &task, Task
   }
   if (f.replicate) output.replicate = true;
   if (f.steal) output.stealable = true;
-  if (f.limit) output.map_locally = false;  // select_tasks_to_map must see it
+  if (f.limit) {
+    output.map_locally = false;  // select_tasks_to_map must see it
+    // Points checked for collective regions wait for each other before they map: a limit below the
+    // launch's points would keep the admitted ones waiting for those held back, forever.
+    output.check_collective_regions.clear();
+  }
 }
 
 void PolicyMapper::replicate_task(MapperContext ctx, const Task &task, const ReplicateTaskInput &input,
