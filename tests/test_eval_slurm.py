@@ -43,9 +43,10 @@ def wait_finished(job_ids: list[str], timeout: float = 60) -> list[dict[str, str
 
 
 def squeue_running(name: str) -> list[str]:
-    out = subprocess.run(["squeue", "-h", "-n", name, "-t", "RUNNING", "-o", "%i"], capture_output=True,
+    """Running jobs whose name starts with `name` (a single job's name ends with its candidate's)."""
+    out = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %j"], capture_output=True,
                          text=True, timeout=30).stdout
-    return out.split()
+    return [job for job, _, jname in (ln.partition(" ") for ln in out.splitlines()) if jname.startswith(name)]
 
 
 @pytest.fixture(scope="module")
