@@ -176,3 +176,14 @@ def test_two_studies_named_apart_and_no_credential_leaks(slurm_cluster, tmp_path
     saved = [p for j in job_ids for p in spool.glob(f"hash.*/job.{j}/*")]
     assert [p for p in saved if SECRET.encode() in p.read_bytes()] == []
     assert all(b"GH_PAT" not in p.read_bytes() and b"HF_AUTH" not in p.read_bytes() for p in environments)
+
+
+def test_crashed_candidate_log_and_exit_status(slurm_cluster, tmp_path):
+    store = tmp_path / "crash.h5"
+    proc = run_cli(*eval_args(store, ["default"], "--app-args", "-fault crash"))
+    assert proc.returncode == 1
+    assert "hpcmap: error: no candidate produced a valid result (1 crash)" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    [log] = (tmp_path / "crash.submitit").glob("*/*_log.out")
+    text = log.read_text()
+    assert "hpcmap: candidate default: crash" in text and "injected crash" in text
