@@ -170,9 +170,12 @@ class SlurmExecutor:
         mem = opt.mem_mb or int(spec.get("sysmem_mb", 0))
         if mem:
             params["mem"] = f"{mem}MB"
-        for key in ("partition", "account", "qos", "gres", "constraint", "nodes"):
+        for key in ("partition", "account", "qos", "gres", "constraint"):
             if getattr(opt, key):
                 params[key] = getattr(opt, key)
+        nodes = opt.nodes or int(spec.get("nodes", 1))
+        if nodes > 1:   # one Legion process per node, started inside the allocation
+            params["nodes"] = nodes
         if opt.exclusive:
             params["exclusive"] = True
         return params
