@@ -106,9 +106,9 @@ def proc_intervals(t: dict[str, np.ndarray], app_only: bool = False) -> dict[int
 
 
 def _cut_waits(rows: np.ndarray, waits: np.ndarray, key: tuple[str, ...]):
-    """Intervals of `rows` with their waits removed. A wait belongs to the last row with its key
-    (op_id for tasks; op_id and lg_id for meta-tasks, as legion_prof matches them) that contains it."""
-    key = tuple(k for k in key if k in waits.dtype.names)
+    """Intervals of `rows` with their waits removed. A task's wait belongs to the task of its op_id; a
+    meta-task's to the meta-task named at import (`owner_proc`, `owner_start`), or in older files to
+    the last meta-task of its op_id and lg_id that contains it."""
     owner = _wait_owners(rows, waits, key)
     has = np.zeros(len(rows), bool)
     has[owner[owner >= 0]] = True
@@ -128,20 +128,23 @@ def _cut_waits(rows: np.ndarray, waits: np.ndarray, key: tuple[str, ...]):
 
 
 def _wait_owners(rows: np.ndarray, waits: np.ndarray, key: tuple[str, ...]) -> np.ndarray:
-    """For each wait, the index of the row it belongs to (-1 when none contains it)."""
+    """For each wait, the index of the row it belongs to (-1 when none)."""
     owner = np.full(len(waits), -1, "i8")
     if not len(waits) or not len(rows):
         return owner
+    named = "lg_id" in key and "owner_start" in waits.dtype.names
+    pairs = [(k, k) for k in key if k in waits.dtype.names]
+    if named:
+        pairs += [("proc_id", "owner_proc"), ("start", "owner_start")]
     near = np.ones(len(rows), bool)
-    for k in key:
-        near &= np.isin(rows[k], waits[k])
-    candidates = np.flatnonzero(near)
+    for row_col, wait_col in pairs:
+        near &= np.isin(rows[row_col], waits[wait_col])
     by_key: dict[tuple, list[int]] = {}
-    for i in candidates:
-        by_key.setdefault(tuple(int(rows[k][i]) for k in key), []).append(int(i))
+    for i in np.flatnonzero(near):
+        by_key.setdefault(tuple(int(rows[c][i]) for c, _ in pairs), []).append(int(i))
     for j, w in enumerate(waits):
-        for i in reversed(by_key.get(tuple(int(w[k]) for k in key), [])):
-            if rows["start"][i] <= w["wait_start"] and w["wait_end"] <= rows["stop"][i]:
+        for i in reversed(by_key.get(tuple(int(w[c]) for _, c in pairs), [])):
+            if named or (rows["start"][i] <= w["wait_start"] and w["wait_end"] <= rows["stop"][i]):
                 owner[j] = i
                 break
     return owner

@@ -28,7 +28,7 @@ SCHEMA: dict[str, list[tuple[str, str]]] = {
     "tasks": [("op_id", U8), ("task_id", U4), ("variant_id", U4), ("proc_id", U8), *TIMES,
               ("gpu_start", I8), ("gpu_stop", I8), *EVENTS, ("implicit", U1)],
     "task_waits": [("op_id", U8), ("meta", U1), ("wait_start", I8), ("wait_ready", I8), ("wait_end", I8),
-                   ("wait_event", U8), ("lg_id", U4)],
+                   ("wait_event", U8), ("lg_id", U4), ("owner_proc", U8), ("owner_start", I8)],
     "meta_tasks": [("op_id", U8), ("lg_id", U4), ("proc_id", U8), ("spawn", I8), *TIMES, *EVENTS,
                    ("message", U1)],
     "copies": [("op_id", U8), ("size", U8), *TIMES, *EVENTS, ("collective", U4), ("reduction", U4),
@@ -127,9 +127,12 @@ def log_tables(log: RawLog) -> dict[str, np.ndarray]:
              _fill("tasks", log, "ImplicitTaskInfo", gpu_start=-1, gpu_stop=-1, implicit=1),
              _fill("tasks", log, "GPUTaskInfo")]
     t["tasks"] = _cat(tasks)
-    t["task_waits"] = _cat([_fill("task_waits", log, "TaskWaitInfo"), _fill("task_waits", log, "MetaWaitInfo", meta=1)])
     t["meta_tasks"] = _cat([_fill("meta_tasks", log, "MetaInfo", spawn=-1),
                             _fill("meta_tasks", log, "MessageInfo", message=1)])
+    meta_waits = _fill("task_waits", log, "MetaWaitInfo", meta=1, owner_start=-1)
+    _own_meta_waits(meta_waits, _positions(log, "MetaWaitInfo"), t["meta_tasks"],
+                    np.concatenate([_positions(log, "MetaInfo"), _positions(log, "MessageInfo")]))
+    t["task_waits"] = _cat([_fill("task_waits", log, "TaskWaitInfo", owner_start=-1), meta_waits])
     t["copy_endpoints"] = _fill("copy_endpoints", log, "CopyInstInfo")
     t["copies"] = _fill("copies", log, "CopyInfo")
     t["fill_endpoints"] = _fill("fill_endpoints", log, "FillInstInfo")
@@ -143,6 +146,35 @@ def log_tables(log: RawLog) -> dict[str, np.ndarray]:
     inst_regions = log.records("PhysicalInstRegionDesc")
     t["_inst_regions"] = inst_regions if inst_regions is not None else np.zeros(0, [("inst_uid", U8)])
     return t
+
+
+def _positions(log: RawLog, kind: str) -> np.ndarray:
+    """Byte offset of every record of a fixed-size kind, in the order `_fill` puts them in a table."""
+    kid = log.kind_id(kind)
+    if kid is None:
+        return np.zeros(0, "i8")
+    layout = log.index.layouts[kid]
+    parts = [seg.offset + np.arange(seg.count, dtype="i8") * (layout.redop_dtype if seg.redop else layout.dtype).itemsize
+             for seg in log.index.segments.get(kid, [])]
+    return np.concatenate(parts) if parts else np.zeros(0, "i8")
+
+
+def _own_meta_waits(waits: np.ndarray, wait_pos: np.ndarray, metas: np.ndarray, meta_pos: np.ndarray) -> None:
+    """Name each meta-task wait's meta-task (`owner_proc`, `owner_start`): the last one of the same op
+    and kind written before the wait, as legion_prof pairs them. Meta-tasks of one op and kind may
+    overlap in time, so neither the key nor the times alone say which one waited."""
+    if not len(waits) or len(meta_pos) != len(metas):
+        return
+    keys = np.unique(waits[["op_id", "lg_id"]])
+    for op_id, lg_id in keys.tolist():
+        mine = np.flatnonzero((metas["op_id"] == op_id) & (metas["lg_id"] == lg_id))
+        mine = mine[np.argsort(meta_pos[mine], kind="stable")]
+        sel = np.flatnonzero((waits["op_id"] == op_id) & (waits["lg_id"] == lg_id))
+        before = np.searchsorted(meta_pos[mine], wait_pos[sel]) - 1
+        ok = before >= 0
+        owner = mine[before[ok]]
+        waits["owner_proc"][sel[ok]] = metas["proc_id"][owner]
+        waits["owner_start"][sel[ok]] = metas["start"][owner]
 
 
 def _dedupe(arr: np.ndarray, key) -> np.ndarray:
