@@ -103,7 +103,7 @@ def test_scancel_is_infra_error_and_retried_once(base, tmp_path):
     assert all(r["State"].startswith("CANCELLED") for r in wait_finished(cancelled))
 
 
-def test_scancel_once_then_retry_succeeds(base, tmp_path):
+def test_scancel_once_then_retry_succeeds(base, tmp_path, capsys):
     name = f"retry-{uuid.uuid4().hex[:6]}"
     req = replace(base, name="slow", app_args=("-fault", "hang"), timeout_s=6, trials=1)
     ex = SlurmExecutor(SlurmOptions(folder=str(tmp_path / "submitit"), job_name=name, array=False))
@@ -120,6 +120,8 @@ def test_scancel_once_then_retry_succeeds(base, tmp_path):
     assert record.attempts == 2
     assert record.outcome == "timeout"
     assert record.worker["job_id"] != first
+    said = capsys.readouterr().err
+    assert f"Slurm job {first} ended as CANCELLED" in said and "resubmitting (attempt 2 of 2)" in said
 
 
 def test_requeued_job_runs_again_and_returns_once(base, tmp_path):
