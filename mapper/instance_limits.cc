@@ -4,28 +4,26 @@
 namespace hpcmap {
 
 bool InstanceLimits::try_start(const std::string &name, Legion::UniqueID id, int64_t limit, Legion::Processor self,
-                               int64_t *in_flight)
+                               const Note &note)
 {
   std::lock_guard<std::mutex> lock(mutex_);
-  *in_flight = 0;
   if (holders_.count(id)) return true;
   int64_t &count = in_flight_[name];
   if (count >= limit) {
     waiting_.insert(self);  // under the lock, so a slot freed right now still wakes `self`
     return false;
   }
-  *in_flight = ++count;
+  note(++count);
   holders_[id] = name;
   return true;
 }
 
-std::vector<Legion::Processor> InstanceLimits::finish(Legion::UniqueID id, int64_t *in_flight)
+std::vector<Legion::Processor> InstanceLimits::finish(Legion::UniqueID id, const Note &note)
 {
   std::lock_guard<std::mutex> lock(mutex_);
-  *in_flight = -1;
   auto it = holders_.find(id);
   if (it == holders_.end()) return {};
-  *in_flight = --in_flight_[it->second];
+  note(--in_flight_[it->second]);
   holders_.erase(it);
   std::vector<Legion::Processor> wake(waiting_.begin(), waiting_.end());
   waiting_.clear();

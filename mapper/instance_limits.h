@@ -2,6 +2,7 @@
  * each name are mapped and not finished, and which processors wait for a slot. */
 #pragma once
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -14,14 +15,17 @@ namespace hpcmap {
 
 class InstanceLimits {
 public:
-  /* Takes a slot for task `id` of `name` when fewer than `limit` are in flight; otherwise
-   * `self` is woken by the next finish(). `*in_flight` gets the count after a slot is newly taken
-   * (0 when the task already held one or none was free). */
+  /* Called with the count in flight after a slot is taken or freed, under the lock, so the
+   * decision log records slots in the order they changed. */
+  using Note = std::function<void(int64_t in_flight)>;
+
+  /* Takes a slot for task `id` of `name` when fewer than `limit` are in flight (then `note` runs,
+   * unless the task already held one); otherwise `self` is woken by the next finish(). */
   bool try_start(const std::string &name, Legion::UniqueID id, int64_t limit, Legion::Processor self,
-                 int64_t *in_flight);
-  /* Frees the slot of task `id` (no-op when it holds none, then `*in_flight` is -1; else the count
-   * left); returns the processors to wake. */
-  std::vector<Legion::Processor> finish(Legion::UniqueID id, int64_t *in_flight);
+                 const Note &note);
+  /* Frees the slot of task `id` (no-op when it holds none; else `note` runs); returns the
+   * processors to wake. */
+  std::vector<Legion::Processor> finish(Legion::UniqueID id, const Note &note);
 
 private:
   std::mutex mutex_;

@@ -44,13 +44,14 @@ void PolicyMapper::select_tasks_to_map(MapperContext ctx, const SelectMappingInp
   bool blocked = false;
   for (const Task *task : input.ready_tasks) {
     const LimitRule *limit = facts(*task).limit;
-    int64_t in_flight = 0;
+    auto note = [&](int64_t in_flight) {
+      if (state_->log.enabled()) state_->log.write(limit_line("limit_start", *task, in_flight));
+    };
     if (!limit || !leaf_only(ctx, *task)) {
       output.map_tasks.insert(task);
     } else if (state_->limits.try_start(facts(*task).name, task->get_unique_id(), std::max<int64_t>(limit->limit, 1),
-                                        local_proc, &in_flight)) {
+                                        local_proc, note)) {
       output.map_tasks.insert(task);
-      if (in_flight && state_->log.enabled()) state_->log.write(limit_line("limit_start", *task, in_flight));
     } else {
       blocked = true;
     }
@@ -70,9 +71,9 @@ void PolicyMapper::report_profiling(MapperContext ctx, const Task &task, const T
     DefaultMapper::report_profiling(ctx, task, input);
     return;
   }
-  int64_t in_flight = -1;
-  std::vector<Processor> wake = state_->limits.finish(task.get_unique_id(), &in_flight);
-  if (in_flight >= 0 && state_->log.enabled()) state_->log.write(limit_line("limit_finish", task, in_flight));
+  std::vector<Processor> wake = state_->limits.finish(task.get_unique_id(), [&](int64_t in_flight) {
+    if (state_->log.enabled()) state_->log.write(limit_line("limit_finish", task, in_flight));
+  });
   for (Processor p : wake) {
     if (p == local_proc) {
       if (waiting_for_slot_) {
