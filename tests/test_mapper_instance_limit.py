@@ -1,5 +1,6 @@
 """InstanceLimit never hangs: real runs on cpu8 with limits below a launch's point count, on
-placement tasks, on a single launch and on the inner top-level task, read through the decision log."""
+placement tasks, on a single launch and on the inner top-level task, read through the decision log.
+Compact, which would crash apps whose kernels need dense instances, is refused before any run."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent / "mapper_cases"))
-from harness import ROOT  # noqa: E402
+from harness import HPCMAP, ROOT  # noqa: E402
 
 TIMEOUT_S = 150  # a hang is the failure; a run here takes seconds on 2 cores
 
@@ -88,3 +89,33 @@ def test_limit_on_a_single_launch(tmp_path):
     done, log = run_limited("pennant", "InstanceLimit calc_global_dt 1;\n", tmp_path)
     assert_passed(done)
     assert assert_limit_held(log, "calc_global_dt", 1) == mapped_points(log, "calc_global_dt") > 1
+
+
+@pytest.mark.parametrize("app", ["circuit", "pennant"])
+def test_compact_is_refused_where_kernels_need_dense_instances(app, tmp_path):
+    # Compact splits circuit's scattered ghost nodes (and pennant's shared points) into pieces,
+    # which the kernels cannot index: the app would abort. The checker refuses it before any run.
+    from hpcmap.dsl.app import load_app
+    from hpcmap.dsl.check import check_text
+
+    info = load_app(app)
+    _, diags = check_text("Layout * * * SOA Compact;\n", "c.map", info)
+    errors = [d for d in diags if d.is_error]
+    assert [d.code for d in errors] == ["E311"] and "FieldView" in errors[0].message
+    assert errors[0].hint == "Layout * * * SOA;"
+    _, diags = check_text("Layout * * * SOA Align==64;\n", "c.map", info)
+    assert not [d for d in diags if d.is_error]
+    mapper = tmp_path / "compact.map"
+    mapper.write_text("Layout * * * Compact;\n")
+    done = subprocess.run(HPCMAP + ["run", app, "--machine", "cpu8", "--mapper", str(mapper)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("hpcmap: error:") and "E311" in done.stderr
+
+
+def test_compact_stays_allowed_where_kernels_use_strides():
+    from hpcmap.dsl.app import load_app
+    from hpcmap.dsl.check import check_text
+
+    _, diags = check_text("Layout * * * Compact;\n", "c.map", load_app("stencil"))
+    assert not [d for d in diags if d.is_error]

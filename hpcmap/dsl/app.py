@@ -12,13 +12,16 @@ class LayoutRequirement:
 
     Declared in specs/apps/<app>.toml under a task as
     `requires = [{ variant = "GPU", region = "*", layout = ["SOA", "C_order"], reason = "..." }]`;
-    `variant` and `region` default to `*` (every variant, every region of the task).
+    `variant` and `region` default to `*` (every variant, every region of the task). `dense = true`
+    says the kernels index each instance directly from one base and stride, so it must be a single
+    affine piece: `Compact` (which may split a scattered region into pieces) is refused.
     """
 
     variant: str = "*"
     region: str = "*"
     layout: tuple[str, ...] = ()
     reason: str = ""
+    dense: bool = False
 
     def applies(self, variant: str, region: str) -> bool:
         return self.variant in ("*", variant) and self.region in ("*", region)
@@ -50,7 +53,8 @@ def load_app(app: str) -> AppInfo:
         regions = [r.get("name", "") for r in t.get("regions", [])]
         names.update(r for r in regions if r)
         requires = [LayoutRequirement(str(r.get("variant", "*")), str(r.get("region", "*")),
-                                      tuple(r.get("layout", ())), str(r.get("reason", "")))
+                                      tuple(r.get("layout", ())), str(r.get("reason", "")),
+                                      bool(r.get("dense", False)))
                     for r in t.get("requires", [])]
         tasks[t["name"]] = TaskInfo(
             t["name"], t.get("launch", "index"), int(t.get("dims", 1)),

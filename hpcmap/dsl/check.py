@@ -291,6 +291,14 @@ class _Checker:
                     continue
                 if region != "*" and req.region not in ("*", region):
                     continue
+                if req.dense and "Compact" in given:
+                    kept = " ".join(self._constraint_text(c) for c in s.constraints if c.name != "Compact")
+                    variant = "every variant" if req.variant == "*" else f"its {req.variant} variant"
+                    where = "every region" if req.region == "*" else f"region {req.region}"
+                    self.err("E311", s, f"task '{info.name}' needs dense single-piece instances for {variant} "
+                             f"({where}), which Compact may split: {req.reason or 'declared by the application'}",
+                             self._layout_text(s, kept) if kept else "remove this Layout statement")
+                    return
                 clash = [c for c in req.layout if _OPPOSITE.get(c) in given]
                 if clash:
                     fixed = " ".join(_OPPOSITE[c.name] if _OPPOSITE.get(c.name) in clash else self._constraint_text(c)

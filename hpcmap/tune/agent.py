@@ -110,7 +110,7 @@ def app_info(app_name: str) -> dict:
             entry["dims"] = t.dims
         if t.requires:
             entry["requires"] = [{"variant": r.variant, "region": r.region, "layout": list(r.layout),
-                                  "reason": r.reason} for r in t.requires]
+                                  "reason": r.reason, **({"dense": True} if r.dense else {})} for r in t.requires]
         tasks[t.name] = entry
     return {"name": app.name, "tasks": tasks, "region_names": sorted(app.region_names)}
 
