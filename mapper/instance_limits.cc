@@ -25,9 +25,16 @@ std::vector<Legion::Processor> InstanceLimits::finish(Legion::UniqueID id, const
   if (it == holders_.end()) return {};
   note(--in_flight_[it->second]);
   holders_.erase(it);
+  frees_++;
   std::vector<Legion::Processor> wake(waiting_.begin(), waiting_.end());
   waiting_.clear();
   return wake;
+}
+
+uint64_t InstanceLimits::frees()
+{
+  std::lock_guard<std::mutex> lock(mutex_);
+  return frees_;
 }
 
 }  // namespace hpcmap

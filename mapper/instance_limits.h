@@ -26,12 +26,16 @@ public:
   /* Frees the slot of task `id` (no-op when it holds none; else `note` runs); returns the
    * processors to wake. */
   std::vector<Legion::Processor> finish(Legion::UniqueID id, const Note &note);
+  /* How many slots have been freed so far: a mapper that saw a slot full compares it after making
+   * its deferral event, since a wake-up sent in between (its calls are reentrant) found no event. */
+  uint64_t frees();
 
 private:
   std::mutex mutex_;
   std::map<std::string, int64_t> in_flight_;
   std::map<Legion::UniqueID, std::string> holders_;
   std::set<Legion::Processor> waiting_;
+  uint64_t frees_ = 0;
 };
 
 }  // namespace hpcmap

@@ -41,6 +41,7 @@ void PolicyMapper::select_tasks_to_map(MapperContext ctx, const SelectMappingInp
     DefaultMapper::select_tasks_to_map(ctx, input, output);
     return;
   }
+  const uint64_t frees = state_->limits.frees();
   bool blocked = false;
   for (const Task *task : input.ready_tasks) {
     const LimitRule *limit = facts(*task).limit;
@@ -62,6 +63,12 @@ void PolicyMapper::select_tasks_to_map(MapperContext ctx, const SelectMappingInp
       waiting_for_slot_ = true;
     }
     output.deferral_event = limit_event_;
+    // A slot freed since this call began may have sent its wake-up while runtime calls here let
+    // other calls of this mapper run, before the event existed: then ask again at once.
+    if (state_->limits.frees() != frees) {
+      waiting_for_slot_ = false;
+      runtime->trigger_mapper_event(ctx, limit_event_);
+    }
   }
 }
 
