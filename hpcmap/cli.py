@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 from hpcmap.errors import UserError
@@ -40,10 +41,23 @@ def _optional_areas():
     return modules
 
 
+def positive_seconds(flag: str):
+    """An argparse type for the duration FLAG: a finite number above zero, checked before anything starts."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value <= 0:
+            raise UserError(f"{flag} must be a positive number of seconds, e.g. 300; got {text!r}")
+        return value
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        args = parser.parse_args(argv)
         return int(args.func(args) or 0)
     except UserError as exc:
         print(f"hpcmap: error: {exc}", file=sys.stderr)

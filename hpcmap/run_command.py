@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from hpcmap import runner
+from hpcmap.cli import positive_seconds
 from hpcmap.errors import UserError
 from hpcmap.legion import launch
 from hpcmap.profile import rundir
@@ -23,7 +24,7 @@ def register(subparsers) -> None:
     p.add_argument("--mapper", default="default", help="default (Legion's DefaultMapper), expert, or a mapper file")
     p.add_argument("--trials", type=int, default=5, help="number of runs (default: 5)")
     p.add_argument("--size", help="size preset and/or key=value overrides, e.g. medium or nx=800,steps=10")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per trial (default: 300)")
+    p.add_argument("--timeout", type=positive_seconds("--timeout"), default=300.0, help="seconds allowed per trial (default: 300)")
     p.add_argument("--profile", metavar="DIR", help="write Legion Prof logs of every trial under DIR "
                                                     "and add them as new runs to DIR/trace.h5")
     p.add_argument("--force", action="store_true",
@@ -38,8 +39,6 @@ def register(subparsers) -> None:
 def cmd_run(args) -> int:
     if args.trials < 1:
         raise UserError("--trials must be at least 1")
-    if args.timeout <= 0:
-        raise UserError("--timeout must be positive")
     try:
         extra = shlex.split(args.app_args)
     except ValueError as exc:

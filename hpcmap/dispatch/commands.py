@@ -8,6 +8,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from hpcmap.cli import positive_seconds
 from hpcmap.errors import UserError
 
 
@@ -39,7 +40,7 @@ def add_study_arguments(p) -> None:
     p.add_argument("--size", help="size preset and/or key=value overrides, e.g. nx=200,ny=200,steps=5")
     p.add_argument("--machine", default="local", help="machine spec name or .toml path (default: local)")
     p.add_argument("--trials", type=int, default=5, help="runs per candidate (default: 5)")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds allowed per trial (default: 300)")
+    p.add_argument("--timeout", type=positive_seconds("--timeout"), default=300.0, help="seconds allowed per trial (default: 300)")
     p.add_argument("--app-args", default="", help="extra application arguments for every candidate, "
                                                     "e.g. \"-fault hang\"")
     p.add_argument("--store", required=True, help="the study's HDF5 file (created if missing)")
@@ -74,7 +75,7 @@ def add_executor_arguments(p) -> None:
     g.add_argument("--export", action="append", default=[], metavar="NAME",
                    help="also pass this environment variable to the jobs (repeatable; by default only PATH, "
                         "library paths, hpcmap's and Legion's variables)")
-    g.add_argument("--lost-after", type=float, default=120.0, metavar="S",
+    g.add_argument("--lost-after", type=positive_seconds("--lost-after"), default=120.0, metavar="S",
                    help="a job that neither sacct nor squeue knows for S seconds is lost: infra_error (default: 120)")
     g.add_argument("--dry-run", action="store_true", help="write the batch scripts that would be submitted "
                                                           "under STORE.submitit/dry-run/ and submit nothing")

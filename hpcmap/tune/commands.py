@@ -5,6 +5,7 @@ import json
 import sys
 from pathlib import Path
 
+from hpcmap.cli import positive_seconds
 from hpcmap.errors import UserError
 
 DEFAULT_OPTIMIZER = "random"
@@ -38,7 +39,7 @@ def register(subparsers) -> None:
     g.add_argument("--feedback", choices=("raw", "explain", "suggest", "profile"), help="feedback given to the LLM")
     g.add_argument("--price-in", type=float, help="price per million input tokens, for the cost figure")
     g.add_argument("--price-out", type=float, help="price per million output tokens, for the cost figure")
-    g.add_argument("--llm-timeout", type=float, help="seconds allowed per LLM request")
+    g.add_argument("--llm-timeout", type=positive_seconds("--llm-timeout"), help="seconds allowed per LLM request")
     g.add_argument("--max-repairs", type=int, help="LLM repairs of a statically invalid mapper per iteration")
     add_executor_arguments(p)
     p.set_defaults(func=cmd_tune)
