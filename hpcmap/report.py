@@ -22,6 +22,15 @@ def write(store_path: Path, output: Path | None = None) -> Path:
         raise UserError(f"no study store at {store.path}")
     records = store.records()
     output = output or store.path.with_suffix(".html")
+    try:
+        return _write_report(store, records, output)
+    except OSError as exc:
+        from hpcmap.errors import UserError
+
+        raise UserError(f"-o {output}: cannot write: {exc.strerror or exc}") from None
+
+
+def _write_report(store: Store, records: list[dict], output: Path) -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     curves = curves_png(records, output.with_suffix(".curves.png"))
     meta = store.meta()

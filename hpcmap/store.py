@@ -61,7 +61,8 @@ class Store:
         except FileNotFoundError:
             raise UserError(f"no study store at {self.path}") from None
         except OSError as exc:
-            raise UserError(f"{self.path} is not a readable hpcmap study store ({exc})") from None
+            reason = " ".join(str(exc).split())
+            raise UserError(f"{self.path} is not a readable hpcmap study store ({reason})") from None
 
     def _tmp_path(self) -> Path:
         return self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
@@ -90,9 +91,13 @@ class Store:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Exclusive use of the store by this process; a second process gets one clear error."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        lock_path = self.path.with_name(f".{self.path.name}.lock")
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        if self.path.is_dir():
+            raise UserError(f"--store {self.path} is a directory; name an HDF5 file, e.g. {self.path / 'study.h5'}")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path.with_name(f".{self.path.name}.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise UserError(f"--store {self.path}: cannot write there: {exc.strerror or exc}") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,6 +1,7 @@
 """Every command on bad input: one `hpcmap: error:` line, a non-zero exit, nothing started or lost."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,3 +40,51 @@ def test_other_durations_are_checked(tmp_path, flag):
     done = hpcmap("tune", "stencil", "--store", str(tmp_path / "s.h5"), f"{flag}=nan", cwd=tmp_path)
     assert_one_error_line(done, flag)
     assert not (tmp_path / "s.h5").exists()
+
+
+def _mapper(tmp_path: Path) -> Path:
+    mapper = tmp_path / "m.map"
+    mapper.write_text((ROOT / "benchmarks" / "stencil" / "expert.map").read_text())
+    return mapper
+
+
+@pytest.mark.parametrize("command", ["eval", "tune"])
+def test_store_that_cannot_be_written_is_one_line(tmp_path, command):
+    folder = tmp_path / "taken.h5"
+    (folder / "inside").mkdir(parents=True)
+    plain = tmp_path / "plain"
+    plain.write_text("kept")
+    head = ["eval", "default", "--app", "stencil"] if command == "eval" else ["tune", "stencil"]
+    for store, fragment in ((folder, "is a directory"), (plain / "s.h5", "cannot write"),
+                            (Path("/proc/hpcmap-study.h5"), "cannot write")):
+        done = hpcmap(*head, "--store", str(store), "--trials", "1", cwd=tmp_path)
+        assert_one_error_line(done, f"--store {store}", fragment)
+    assert [p.name for p in folder.iterdir()] == ["inside"] and plain.read_text() == "kept"
+
+
+def test_dsl_compile_output_that_cannot_be_written(tmp_path):
+    mapper = _mapper(tmp_path)
+    (tmp_path / "dir.json").mkdir()
+    for out, fragment in (("dir.json", "Is a directory"), ("/proc/policy.json", "No such file")):
+        assert_one_error_line(hpcmap("dsl", "compile", str(mapper), "-o", out, cwd=tmp_path), f"-o {out}", fragment)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files; this check needs an ordinary user")
+def test_dsl_fmt_in_place_on_a_read_only_file(tmp_path):
+    mapper = _mapper(tmp_path)
+    before = mapper.read_text()
+    mapper.chmod(0o444)
+    assert_one_error_line(hpcmap("dsl", "fmt", "--in-place", str(mapper), cwd=tmp_path), "--in-place", "cannot write")
+    assert mapper.read_text() == before
+
+
+def test_report_output_that_cannot_be_written(tmp_path):
+    from hpcmap.store import Store
+
+    store = tmp_path / "study.h5"
+    Store(store).create()
+    before = store.read_bytes()
+    (tmp_path / "dir.html").mkdir()
+    for out in ("dir.html", "/proc/report.html"):
+        assert_one_error_line(hpcmap("report", str(store), "-o", out, cwd=tmp_path), f"-o {out}", "cannot write")
+    assert store.read_bytes() == before

@@ -19,6 +19,14 @@ def _read(path: str) -> str:
         raise UserError(f"{path} is not a text file") from None
 
 
+def _write(path: Path, text: str, label: str) -> None:
+    """Write an output file; a path that cannot be written is one error line."""
+    try:
+        path.write_text(text)
+    except OSError as exc:
+        raise UserError(f"{label}: cannot write: {exc.strerror or exc}") from None
+
+
 def _app(name: str | None):
     if not name:
         return None
@@ -66,7 +74,7 @@ def cmd_compile(args) -> int:
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:
-        Path(args.output).write_text(text)
+        _write(Path(args.output), text, f"-o {args.output}")
         print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
@@ -83,7 +91,7 @@ def cmd_fmt(args) -> int:
     program = upgrade(result.program) if args.upgrade else result.program
     text = format_program(program)
     if args.in_place:
-        Path(args.file).write_text(text)
+        _write(Path(args.file), text, f"--in-place {args.file}")
     else:
         sys.stdout.write(text)
     return 0
