@@ -1,6 +1,7 @@
 """Application metadata (specs/apps/<app>.toml): how to build and launch an app, and its sizes."""
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -50,8 +51,13 @@ class App:
         for key, value in (overrides or {}).items():
             if key not in params:
                 raise UserError(f"{self.name} has no size parameter {key!r}; parameters: {', '.join(params)}")
-            params[key] = value
+            params[key] = _checked_value(self.name, key, value, self.sizes[preset][key])
         return params
+
+    def typed(self, params: dict[str, str]) -> dict[str, int | float | str]:
+        """`params` with each value of a numeric parameter as a number, as the presets write it."""
+        kinds = {k: type(v) for preset in self.sizes.values() for k, v in preset.items()}
+        return {k: kinds[k](v) if kinds.get(k) in (int, float) else v for k, v in params.items()}
 
     def arguments(self, params: dict[str, str]) -> list[str]:
         """The app's command-line arguments; `{app_dir}` is benchmarks/<app>/, for input files."""
@@ -64,6 +70,30 @@ class App:
     @property
     def expert_mapper(self) -> Path:
         return self.source_dir / "expert.map"
+
+
+def _checked_value(app: str, key: str, value: str, preset: object) -> str:
+    """A size override checked against the preset's value: an integer where it is one (positive where
+    it is positive, 0 meaning "derived" allowed otherwise), a finite number where it is a float."""
+    if isinstance(preset, bool) or not isinstance(preset, (int, float)):
+        return value
+    if isinstance(preset, int):
+        expected = "a positive integer" if preset > 0 else "a non-negative integer"
+        try:
+            number = int(value)
+        except ValueError:
+            number = None
+        if number is None or number < (1 if preset > 0 else 0):
+            raise UserError(f"{app} size parameter {key} must be {expected}, e.g. {preset}; got {value!r}")
+        return str(number)
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or (preset > 0 and number <= 0):
+        raise UserError(f"{app} size parameter {key} must be a {'positive ' if preset > 0 else ''}number, "
+                        f"e.g. {preset}; got {value!r}")
+    return value
 
 
 def load(app: str) -> App:

@@ -62,7 +62,7 @@ def cmd_run(args) -> int:
     failed = next((t for t in trials if t.outcome != launch.OK), None)
     if args.json:
         out = {"app": plan.app.name, "mapper": plan.mapper.label, "machine": plan.machine.name,
-               "size": plan.params, "command": plan.command_line(),
+               "size": plan.app.typed(plan.params), "command": plan.command_line(),
                "trials": [_trial_json(t) for t in trials], "stats": stats}
         if trace:
             out["trace"] = str(trace)

@@ -1,6 +1,7 @@
 """Every command on bad input: one `hpcmap: error:` line, a non-zero exit, nothing started or lost."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -88,3 +89,24 @@ def test_report_output_that_cannot_be_written(tmp_path):
     for out in ("dir.html", "/proc/report.html"):
         assert_one_error_line(hpcmap("report", str(store), "-o", out, cwd=tmp_path), f"-o {out}", "cannot write")
     assert store.read_bytes() == before
+
+
+@pytest.mark.parametrize("app, size, expected", [
+    ("stencil", "nx=abc", "nx must be a positive integer"), ("stencil", "nx=-5", "nx must be a positive integer"),
+    ("stencil", "steps=1.5", "steps must be a positive integer"), ("stencil", "medium,ntx=0", "ntx must be a positive integer"),
+    ("cannon", "m=-1", "m must be a non-negative integer"),
+])
+@pytest.mark.parametrize("command", ["run", "eval"])
+def test_size_is_checked_against_the_preset_before_a_process_starts(tmp_path, app, size, expected, command):
+    head = ["run", app] if command == "run" else ["eval", "default", "--app", app, "--store", str(tmp_path / "s.h5")]
+    done = hpcmap(*head, "--size", size, cwd=tmp_path)
+    assert_one_error_line(done, expected)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_json_gives_sizes_as_numbers(tmp_path):
+    done = hpcmap("run", "stencil", "--size", "nx=64,ny=64,steps=2,prune=1", "--trials", "1", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    size = json.loads(done.stdout)["size"]
+    assert size == {"nx": 64, "ny": 64, "ntx": 2, "nty": 2, "steps": 2, "prune": 1}
+    assert all(type(v) is int for v in size.values())
