@@ -115,9 +115,25 @@ def load(spec: str = "local") -> MachineSpec:
         )
     except TypeError as exc:
         raise UserError(f"{path}: {exc}") from None
-    if result.nodes < 1 or result.cpus < 1 or min(result.gpus, result.omps, result.utility) < 0:
-        raise UserError(f"{path}: needs nodes >= 1, cpus >= 1 and no negative counts")
+    for key, (low, high) in _RANGES.items():
+        value = getattr(result, key)
+        if not low <= value <= high:
+            raise UserError(f"{path}: `{key}` = {value} is out of range; expected {low} to {high}")
     return result
+
+
+def check_host_memory(spec: MachineSpec, processes: int) -> None:
+    """Refuse a spec whose `processes` on this host would ask for more memory than the host has."""
+    wanted = processes * (spec.sysmem_mb + spec.zcmem_mb)
+    have = host_memory_mb()
+    if wanted > have:
+        raise UserError(f"machine {spec.name} asks for {wanted} MiB of system and zero-copy memory on this host, "
+                        f"which has {have} MiB; lower sysmem_mb/zcmem_mb or choose another machine spec")
+
+
+# What a spec may ask for: beyond these, a count is a mistake (a typo, a unit error), not a machine.
+_RANGES = {"nodes": (1, 65536), "cpus": (1, 4096), "utility": (0, 4096), "gpus": (0, 64), "omps": (0, 4096),
+           "sysmem_mb": (1, 64 << 20), "fbmem_mb": (0, 1 << 20), "zcmem_mb": (0, 64 << 20)}
 
 
 def _int(path: Path, table: dict, key: str, default: int) -> int:

@@ -110,3 +110,16 @@ def test_run_json_gives_sizes_as_numbers(tmp_path):
     size = json.loads(done.stdout)["size"]
     assert size == {"nx": 64, "ny": 64, "ntx": 2, "nty": 2, "steps": 2, "prune": 1}
     assert all(type(v) is int for v in size.values())
+
+
+@pytest.mark.parametrize("node, expected", [
+    ("cpus = -2", "`cpus` = -2 is out of range"), ("cpus = 100000", "`cpus` = 100000 is out of range"),
+    ("sysmem_mb = -5", "`sysmem_mb` = -5 is out of range"), ("gpus = 1000", "`gpus` = 1000 is out of range"),
+    ("cpus = 1\nsysmem_mb = 60000000", "MiB of system and zero-copy memory on this host, which has"),
+])
+def test_machine_spec_that_cannot_be_honoured_is_one_line(tmp_path, node, expected):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(f'name = "bad"\nnodes = 1\n[node]\n{node}\n')
+    done = hpcmap("run", "stencil", "--machine", str(spec), "--size", "nx=64,ny=64,steps=2,prune=1", cwd=tmp_path)
+    assert_one_error_line(done, expected)
+    assert [p.name for p in tmp_path.iterdir()] == ["bad.toml"]

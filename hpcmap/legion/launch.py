@@ -105,7 +105,7 @@ def per_node_argv(argv: list[str], nodes: int, gpus_per_node: int = 0, env: dict
 def check_supported(spec, rt) -> None:
     """Refuse a machine spec (hpcmap.machine.MachineSpec) that the runtime (a LegionRuntime) and
     this host cannot give the processes it asks for, so no run carries a machine's name it lacked."""
-    from hpcmap.machine import detect_gpus
+    from hpcmap.machine import check_host_memory, detect_gpus
 
     if spec.nodes > 1 and rt.network is None:
         raise UserError(f"machine {spec.name} has {spec.nodes} nodes but the Legion runtime in use has no network "
@@ -118,6 +118,7 @@ def check_supported(spec, rt) -> None:
         if wanted > have:
             raise UserError(f"machine {spec.name} asks for {wanted} GPU(s) on this host, which has {have}; "
                             "choose a machine spec this host can run (e.g. --machine local)")
+    check_host_memory(spec, 1 if spec.nodes == 1 or in_slurm_allocation() else spec.nodes)
 
 
 _PR_SET_PDEATHSIG = 1
