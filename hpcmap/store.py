@@ -43,6 +43,7 @@ FORMAT = "hpcmap-study"
 VERSION = 1
 OUTCOME_ORDER = ("ok", "wrong_answer", "timeout", "map_error", "crash", "invalid", "infra_error")
 _STR = h5py.string_dtype()
+_DAMAGE = (OSError, RuntimeError, KeyError, ValueError)   # what h5py raises reading a damaged object
 
 
 class Store:
@@ -50,6 +51,7 @@ class Store:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.damaged: list[str] = []   # parts the last read could not decode, e.g. "/candidates/<key> (...)"
 
     @property
     def study(self) -> str:
@@ -114,8 +116,12 @@ class Store:
     def meta(self) -> dict:
         """The study's fixed parameters ({} for a store made before they were recorded)."""
         with self._open("r") as f:
-            raw = f.attrs.get("study_meta")
-        return json.loads(raw) if raw else {}
+            try:
+                raw = f.attrs.get("study_meta")
+                return json.loads(raw) if raw else {}
+            except _DAMAGE as exc:
+                raise UserError(f"{self.path}: the study settings (/ attribute study_meta) are damaged "
+                                f"({_reason(exc)})") from None
 
     def fix_meta(self, meta: dict) -> dict:
         """Record the study's parameters on first use; refuse a session whose parameters differ.
@@ -129,7 +135,7 @@ class Store:
                             "Use the same settings to resume, or choose another --store")
         merged = {**stored, **meta}
         if merged != stored:
-            with self.transaction() as tmp, h5py.File(tmp, "a") as f:
+            with self._writing("/ attribute study_meta"), self.transaction() as tmp, h5py.File(tmp, "a") as f:
                 f.attrs["study_meta"] = json.dumps(merged, sort_keys=True)
         return merged
 
@@ -137,8 +143,18 @@ class Store:
         """Create the file if missing; check its format if present."""
         if self.path.exists():
             with self._open("r") as f:
-                if f.attrs.get("format") != FORMAT:
+                try:
+                    kind = f.attrs.get("format")
+                except _DAMAGE as exc:
+                    raise UserError(f"{self.path}: its header (/ attributes) is damaged ({_reason(exc)}); "
+                                    "`hpcmap store show` lists what is readable; choose another --store") from None
+                if kind != FORMAT:
                     raise UserError(f"{self.path} exists and is not an hpcmap study store; choose another --store")
+            self.records()
+            self.provenance()
+            if self.damaged:
+                raise UserError(f"{self.path} is damaged at {'; '.join(self.damaged)}; `hpcmap store show` lists "
+                                "what is readable; choose another --store to go on")
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self._tmp_path()
@@ -154,7 +170,7 @@ class Store:
         _fsync_dir(self.path.parent)
 
     def add_provenance(self, info: dict) -> None:
-        with self.transaction() as tmp, h5py.File(tmp, "a") as f:
+        with self._writing("/provenance"), self.transaction() as tmp, h5py.File(tmp, "a") as f:
             prov = f.require_group("provenance")
             sessions = prov.require_group("sessions")
             group = sessions.create_group(f"{len(sessions):04d}")
@@ -164,8 +180,12 @@ class Store:
 
     def provenance(self) -> list[dict]:
         with self._open("r") as f:
-            sessions = f.get("provenance/sessions")
-            return [_decoded(dict(_attrs(sessions[name]))) for name in sorted(sessions)] if sessions else []
+            try:
+                sessions = f.get("provenance/sessions")
+                return [_decoded(dict(_attrs(sessions[name]))) for name in sorted(sessions)] if sessions else []
+            except _DAMAGE as exc:
+                self.damaged.append(f"/provenance ({_reason(exc)})")
+                return []
 
     def add(self, record: dict, before: Callable[[Path], object] | None = None) -> None:
         """Write one candidate's record in one transaction; `before(path)` may add to the same copy
@@ -183,23 +203,44 @@ class Store:
         """Keys of the candidates with a result (optionally not counting infra errors)."""
         if not self.path.exists():
             return set()
-        with self._open("r") as f:
-            cands = f.get("candidates", {})
-            return {name for name in cands if (include_infra_errors or cands[name].attrs.get("outcome") != "infra_error")}
+        return {r["key"] for r in self.records() if include_infra_errors or r.get("outcome") != "infra_error"}
+
+    @contextlib.contextmanager
+    def _writing(self, part: str) -> Iterator[None]:
+        """A write that HDF5 refuses because the file is damaged is one error line; the file is unchanged."""
+        try:
+            yield
+        except _DAMAGE as exc:
+            raise UserError(f"{self.path}: cannot add to {part}, the file is damaged ({_reason(exc)}); "
+                            "`hpcmap store show` lists what is readable; choose another --store") from None
 
     def records(self) -> list[dict]:
-        """All complete records, best first."""
+        """All readable records, best first; the parts that could not be read are in `damaged`."""
+        self.damaged = []
+        out = []
         with self._open("r") as f:
-            cands = f.get("candidates", {})
-            out = [json.loads(cands[name].attrs["record"]) for name in cands]
+            for name in self._candidate_names(f):
+                try:
+                    out.append(json.loads(f["candidates"][name].attrs["record"]))
+                except _DAMAGE as exc:
+                    self.damaged.append(f"/candidates/{name} ({_reason(exc)})")
         return sorted(out, key=rank)
+
+    def _candidate_names(self, f: h5py.File) -> list[str]:
+        try:   # every store has /candidates from its creation, so a missing one is damage too
+            return list(f["candidates"])
+        except _DAMAGE as exc:
+            raise UserError(f"{self.path}: the list of candidates (/candidates) is damaged ({_reason(exc)}); "
+                            "no candidate can be read from it") from None
 
     def iter_records(self) -> Iterator[dict]:
         yield from self.records()
 
     def summary(self) -> dict:
-        return {"study": self.study, "store": str(self.path), "provenance": self.provenance(),
-                "candidates": [public(r) for r in self.records()]}
+        candidates = [public(r) for r in self.records()]
+        provenance = self.provenance()   # adds to `damaged`, which records() has just set
+        return {"study": self.study, "store": str(self.path), "provenance": provenance, "candidates": candidates,
+                **({"damaged": self.damaged} if self.damaged else {})}
 
 
 def rank(record: dict) -> tuple:
@@ -244,6 +285,10 @@ def _short(value: object) -> str:
     if isinstance(value, list):
         return " ".join(map(str, value)) or "(none)"
     return str(value)
+
+
+def _reason(exc: BaseException) -> str:
+    return " ".join(str(exc).split()).strip("'\"")
 
 
 def _fsync_dir(directory: Path) -> None:

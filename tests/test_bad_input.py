@@ -123,3 +123,49 @@ def test_machine_spec_that_cannot_be_honoured_is_one_line(tmp_path, node, expect
     done = hpcmap("run", "stencil", "--machine", str(spec), "--size", "nx=64,ny=64,steps=2,prune=1", cwd=tmp_path)
     assert_one_error_line(done, expected)
     assert [p.name for p in tmp_path.iterdir()] == ["bad.toml"]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """A real study of default and expert on a tiny stencil."""
+    store = tmp_path_factory.mktemp("study") / "study.h5"
+    done = hpcmap("eval", "default", "expert", "--app", "stencil", "--size", "nx=64,ny=64,steps=2,prune=1",
+                  "--trials", "1", "--store", str(store), "--json")
+    assert done.returncode == 0, done.stderr
+    return store
+
+
+def _damaged_copy(study: Path, tmp_path: Path, path_in_file: str) -> Path:
+    """A copy of the study whose object at `path_in_file` has its header overwritten mid-file."""
+    import h5py
+
+    with h5py.File(study, "r") as f:
+        address = h5py.h5o.get_info(f[path_in_file].id).addr
+    copy = tmp_path / "damaged.h5"
+    data = bytearray(study.read_bytes())
+    assert 0 < address < len(data) - 64
+    data[address:address + 64] = b"\xab" * 64
+    copy.write_bytes(bytes(data))
+    return copy
+
+
+def test_damaged_candidate_is_named_and_the_rest_is_kept(study, tmp_path):
+    import h5py
+
+    with h5py.File(study, "r") as f:
+        expert = next(key for key in f["candidates"] if f["candidates"][key].attrs["name"] == "expert")
+    damaged = _damaged_copy(study, tmp_path, f"candidates/{expert}")
+    before = damaged.read_bytes()
+    shown = hpcmap("store", "show", str(damaged), "--json")
+    assert shown.returncode == 1 and "Traceback" not in shown.stderr
+    assert [c["name"] for c in json.loads(shown.stdout)["candidates"]] == ["default"]
+    assert_one_error_line(shown, f"/candidates/{expert}", "1 readable candidate")
+    resumed = hpcmap("eval", "default", "--app", "stencil", "--size", "nx=64,ny=64,steps=2,prune=1", "--trials", "1",
+                     "--store", str(damaged), "--resume")
+    assert_one_error_line(resumed, f"/candidates/{expert}", "choose another --store")
+    assert damaged.read_bytes() == before
+
+
+def test_damaged_candidate_list_is_an_error_not_an_empty_study(study, tmp_path):
+    damaged = _damaged_copy(study, tmp_path, "candidates")
+    assert_one_error_line(hpcmap("store", "show", str(damaged)), "/candidates", "damaged")

@@ -218,6 +218,10 @@ def cmd_store_show(args) -> int:
         print(json.dumps(summary, indent=2))
     else:
         _print_table(summary["study"], summary["candidates"])
+    if store.damaged:
+        print(f"hpcmap: error: {store.path} is damaged at {'; '.join(store.damaged)}; "
+              f"the {len(summary['candidates'])} readable candidate(s) are shown", file=sys.stderr)
+        return 1
     return 0
 
 
