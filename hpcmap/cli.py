@@ -56,6 +56,9 @@ def positive_seconds(flag: str):
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else argv):
+        parser.print_help()
+        return 0
     try:
         args = parser.parse_args(argv)
         return int(args.func(args) or 0)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,15 @@ class InvalidMapper(UserError):
         self.diagnostics = diagnostics
 
 
+def read_mapper_text(path: Path) -> str:
+    """A mapper file's text; a file that is not UTF-8 is one error line saying where."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+                        "save it as UTF-8") from None
+
+
 def choose(name: str, app: App) -> MapperChoice:
     if name == "default":
         return MapperChoice("default", None, None)
@@ -35,10 +45,9 @@ def choose(name: str, app: App) -> MapperChoice:
     if not path.is_file():
         what = f"{app.name} has no expert mapper at {path}" if name == "expert" else f"no such mapper file: {path}"
         raise UserError(what)
-    try:
-        text = path.read_text()
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not a text file") from None
+    text = read_mapper_text(path)
+    if not text.strip():
+        print(f"hpcmap: warning: {path} is empty, so it maps as Legion's DefaultMapper does", file=sys.stderr)
     return MapperChoice("expert" if name == "expert" else str(path), path, text)
 
 

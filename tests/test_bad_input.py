@@ -169,3 +169,27 @@ def test_damaged_candidate_is_named_and_the_rest_is_kept(study, tmp_path):
 def test_damaged_candidate_list_is_an_error_not_an_empty_study(study, tmp_path):
     damaged = _damaged_copy(study, tmp_path, "candidates")
     assert_one_error_line(hpcmap("store", "show", str(damaged)), "/candidates", "damaged")
+
+
+def test_hpcmap_alone_prints_help():
+    done = hpcmap()
+    assert done.returncode == 0 and "Traceback" not in done.stderr
+    assert done.stdout.startswith("usage: hpcmap") and "COMMAND" in done.stdout and "tune" in done.stdout
+
+
+def test_empty_mapper_file_warns_that_it_is_the_default_mapper(tmp_path):
+    (tmp_path / "empty.map").write_text("\n\n")
+    done = hpcmap("run", "stencil", "--mapper", "empty.map", "--size", "nx=64,ny=64,steps=2,prune=1", "--trials", "1",
+                  "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "hpcmap: warning: empty.map is empty, so it maps as Legion's DefaultMapper does" in done.stderr
+    assert json.loads(done.stdout)["trials"][0]["outcome"] == "ok"
+
+
+@pytest.mark.parametrize("command", [["run", "stencil", "--mapper", "latin1.map"], ["dsl", "check", "latin1.map"],
+                                     ["eval", "latin1.map", "--app", "stencil", "--store", "s.h5"]])
+def test_mapper_file_that_is_not_utf8_is_one_line(tmp_path, command):
+    (tmp_path / "latin1.map").write_bytes("# caf\u00e9\nTask * CPU;\n".encode("latin-1"))
+    done = hpcmap(*command, cwd=tmp_path)
+    assert_one_error_line(done, "latin1.map is not UTF-8 text (byte 0xe9 at offset 5)")
+    assert not (tmp_path / "s.h5").exists()

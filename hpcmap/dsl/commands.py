@@ -13,10 +13,9 @@ def _read(path: str) -> str:
     p = Path(path)
     if not p.is_file():
         raise UserError(f"no such mapper file: {path}")
-    try:
-        return p.read_text()
-    except UnicodeDecodeError:
-        raise UserError(f"{path} is not a text file") from None
+    from hpcmap.mappers import read_mapper_text
+
+    return read_mapper_text(p)
 
 
 def _write(path: Path, text: str, label: str) -> None:
