@@ -30,12 +30,12 @@ def candidates(tmp_path_factory) -> list[str]:
 
 
 def study(tmp_path: Path, launcher: list[str], executor: str, mappers: list[str], *extra: str,
-          env: dict | None = None) -> dict:
+          env: dict | None = None, returncode: int = 0) -> dict:
     args = ["eval", *mappers, "--app", "stencil", "--size", SIZE, "--trials", "2", "--timeout", "60",
             "--executor", executor, "--store", str(tmp_path / f"{executor}.h5"), "--json", *extra]
     proc = subprocess.run([*launcher, *HPCMAP, *args], capture_output=True, text=True, timeout=300, cwd=REPO,
                           env=env or os.environ.copy())
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.returncode == returncode, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 
 
@@ -56,7 +56,9 @@ def test_mpi_records_equal_local_records(candidates, tmp_path):
 def test_mpi_failures_are_classified(tmp_path):
     if not MPIEXEC.exists():
         pytest.skip("no mpiexec")
-    out = study(tmp_path, [str(MPIEXEC), "-n", "3"], "mpi", ["default"], "--app-args", "-fault crash")
+    # A study in which no candidate produced a valid result exits 1, with its records printed.
+    out = study(tmp_path, [str(MPIEXEC), "-n", "3"], "mpi", ["default"], "--app-args", "-fault crash",
+                returncode=1)
     assert [c["outcome"] for c in out["candidates"]] == ["crash"]
 
 
