@@ -193,3 +193,18 @@ def test_mapper_file_that_is_not_utf8_is_one_line(tmp_path, command):
     done = hpcmap(*command, cwd=tmp_path)
     assert_one_error_line(done, "latin1.map is not UTF-8 text (byte 0xe9 at offset 5)")
     assert not (tmp_path / "s.h5").exists()
+
+
+def test_store_show_names_traces_by_candidate_name(tmp_path):
+    store = tmp_path / "study.h5"
+    done = hpcmap("eval", "default", "expert", "--app", "stencil", "--size", "nx=64,ny=64,steps=2,prune=1",
+                  "--trials", "1", "--store", str(store), "--profile", str(tmp_path / "prof"), "--json")
+    assert done.returncode == 0, done.stderr
+    shown = json.loads(hpcmap("store", "show", str(store), "--json").stdout)["candidates"]
+    assert sorted(c["trace_run"] for c in shown) == ["default", "expert"]
+    table = hpcmap("store", "show", str(store)).stdout
+    assert f"hpcmap trace summary {store} --run NAME" in table
+    for candidate in shown:
+        summary = hpcmap("trace", "summary", str(store), "--run", candidate["trace_run"], "--json")
+        assert summary.returncode == 0, summary.stderr
+        assert candidate["trace"].split("/")[-1] in summary.stdout

@@ -214,10 +214,16 @@ def cmd_store_show(args) -> int:
     summary = store.summary()
     # A tune's re-measurements of its finalists are trials of candidates already listed, not candidates.
     summary["candidates"] = [c for c in summary["candidates"] if (c.get("study") or {}).get("role") != "remeasure"]
+    traced = [c for c in summary["candidates"] if c.get("trace")]
+    for c in traced:   # trace commands take a candidate's name for its run, as `trace ls` shows it
+        c["trace_run"] = c["name"]
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         _print_table(summary["study"], summary["candidates"])
+        if traced:
+            print(f"traces of {', '.join(c['name'] for c in traced)}: "
+                  f"hpcmap trace summary {store.path} --run NAME")
     if store.damaged:
         print(f"hpcmap: error: {store.path} is damaged at {'; '.join(store.damaged)}; "
               f"the {len(summary['candidates'])} readable candidate(s) are shown", file=sys.stderr)
