@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 
 from hpcmap.errors import UserError
@@ -65,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"hpcmap: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # The reader of our output left (e.g. `| head`): not an error; keep Python's exit-time flush quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("hpcmap: interrupted; results measured so far are kept", file=sys.stderr)
         return 130

@@ -208,3 +208,14 @@ def test_store_show_names_traces_by_candidate_name(tmp_path):
         summary = hpcmap("trace", "summary", str(store), "--run", candidate["trace_run"], "--json")
         assert summary.returncode == 0, summary.stderr
         assert candidate["trace"].split("/")[-1] in summary.stdout
+
+
+def test_output_piped_into_a_reader_that_has_left_is_not_an_error(study):
+    read_end, write_end = os.pipe()
+    os.close(read_end)   # like `| head` that has already exited: every write gets EPIPE
+    try:
+        shown = subprocess.run(HPCMAP + ["store", "show", str(study), "--json"], stdout=write_end,
+                               stderr=subprocess.PIPE, text=True, cwd=ROOT, timeout=120)
+    finally:
+        os.close(write_end)
+    assert shown.returncode == 0 and shown.stderr == ""
