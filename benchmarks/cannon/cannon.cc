@@ -57,20 +57,7 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
     }, "b_step"));
   }
 
-  double elapsed = 0.0;
-  for (int it = 0; it < opt.warmup + opt.iters; it++) {
-    matmul::place(ctx, rt, matmul::PLACE_A_TASK_ID, a_home, a);
-    matmul::place(ctx, rt, matmul::PLACE_B_TASK_ID, b_home, b);
-    matmul::place(ctx, rt, matmul::PLACE_C_TASK_ID, c_tiles, c);
-    long long t0 = hpcmap_app::fenced_time_us(ctx, rt);
-    for (int s = 0; s < (int)L; s++) {
-      bool corrupt = opt.fault == matmul::Fault::corrupt && s == L - 1;
-      matmul::gemm(ctx, rt, grid, c_tiles, c, a_step[matmul::a_step_read(opt, s, (int)L)], a, b_step[s], b, false,
-                   corrupt);
-    }
-    long long t1 = hpcmap_app::fenced_time_us(ctx, rt);
-    if (it >= opt.warmup) elapsed += (t1 - t0) * 1e-6;
-  }
+  double elapsed = matmul::run_steps(ctx, rt, opt, grid, a_home, b_home, c_tiles, a, b, c, a_step, b_step);
 
   long long wrong = matmul::check(ctx, rt, opt, a, b, c);
   matmul::report(rt, "cannon", opt, elapsed, wrong, "\"steps\": " + std::to_string(L));

@@ -336,6 +336,27 @@ int a_step_read(const Options &opt, int step, int steps)
   return opt.fault == Fault::stale && step == steps - 1 && step > 0 ? step - 1 : step;
 }
 
+double run_steps(Context ctx, Runtime *rt, const Options &opt, IndexSpace grid, LogicalPartition a_home,
+                 LogicalPartition b_home, LogicalPartition c_tiles, LogicalRegion a, LogicalRegion b, LogicalRegion c,
+                 const std::vector<LogicalPartition> &a_step, const std::vector<LogicalPartition> &b_step)
+{
+  const int steps = (int)b_step.size();
+  double elapsed = 0.0;
+  for (int it = 0; it < opt.warmup + opt.iters; it++) {
+    place(ctx, rt, PLACE_A_TASK_ID, a_home, a);
+    place(ctx, rt, PLACE_B_TASK_ID, b_home, b);
+    place(ctx, rt, PLACE_C_TASK_ID, c_tiles, c);
+    long long t0 = hpcmap_app::fenced_time_us(ctx, rt);
+    for (int s = 0; s < steps; s++) {
+      bool corrupt = opt.fault == Fault::corrupt && s == steps - 1;
+      gemm(ctx, rt, grid, c_tiles, c, a_step[a_step_read(opt, s, steps)], a, b_step[s], b, false, corrupt);
+    }
+    long long t1 = hpcmap_app::fenced_time_us(ctx, rt);
+    if (it >= opt.warmup) elapsed += (t1 - t0) * 1e-6;
+  }
+  return elapsed;
+}
+
 long long check(Context ctx, Runtime *rt, const Options &opt, LogicalRegion a, LogicalRegion b, LogicalRegion c)
 {
   long long cpus = (long long)Machine::ProcessorQuery(Machine::get_machine()).only_kind(Processor::LOC_PROC).count();

@@ -45,6 +45,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "legion.h"
 
@@ -114,6 +115,16 @@ void gemm(Legion::Context ctx, Legion::Runtime *rt, Legion::IndexSpace launch, L
 /* The step whose A tiles step `step` reads: itself, or the one before at the last step under
  * `-fault stale`. */
 int a_step_read(const Options &opt, int step, int steps);
+
+/* The timed region of the 2-D algorithms (Cannon, SUMMA, PUMMA): warm-up plus opt.iters
+ * multiplications, each one placing A, B and C at home (untimed) and then launching the leaf once
+ * per step with that step's views of A and B (`-fault corrupt` at the last step, `-fault stale`
+ * through a_step_read). Returns the seconds of the timed iterations. */
+double run_steps(Legion::Context ctx, Legion::Runtime *rt, const Options &opt, Legion::IndexSpace grid,
+                 Legion::LogicalPartition a_home, Legion::LogicalPartition b_home,
+                 Legion::LogicalPartition c_tiles, Legion::LogicalRegion a, Legion::LogicalRegion b,
+                 Legion::LogicalRegion c, const std::vector<Legion::LogicalPartition> &a_step,
+                 const std::vector<Legion::LogicalPartition> &b_step);
 
 /* Freivalds' test and spot checks of C = A * B; the number of wrong rows and entries found. */
 long long check(Legion::Context ctx, Legion::Runtime *rt, const Options &opt, Legion::LogicalRegion a,
