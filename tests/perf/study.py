@@ -35,6 +35,7 @@ import dataclasses
 import difflib
 import json
 import math
+import os
 import shutil
 import statistics
 import subprocess
@@ -394,7 +395,7 @@ def main() -> int:
     ap.add_argument("--no-report", action="store_true", help="print the table only")
     ap.add_argument("--table-only", action="store_true", help="measure nothing; tabulate the stores there are")
     args = ap.parse_args()
-    start_time = time.time()
+    start_time, load_before = time.time(), os.getloadavg()[1]
     apps = args.apps or list(APPS)
     optimizers, starts = args.optimizers.split(","), args.starts.split(",")
     unknown = [a for a in apps if a not in APPS] + [s for s in starts if s not in ("default", "expert")]
@@ -441,7 +442,8 @@ def main() -> int:
                f"Machine spec `{setup.machine}`, size `{setup.size}`, {setup.trials} trials per candidate, "
                f"default and expert in {setup.baseline_trials} interleaved rounds, budget {args.budget}, seeds "
                f"{seeds}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; wall "
-               f"{time.time() - start_time:.0f} s{'; ' + stopped if stopped else ''}.", "",
+               f"{time.time() - start_time:.0f} s; load average (5 min) {load_before:.1f} at the start, "
+               f"{os.getloadavg()[1]:.1f} at the end{'; ' + stopped if stopped else ''}.", "",
                "Per repeat: the expert's median over the best median the search found (above 1.0 beats the "
                "expert; the start mapper counts as found). The published figures are their agent's (gpt-4o) "
                "on 4 x P100, not a measurement here.", "", text, "", mapper_diffs(best_of)]
