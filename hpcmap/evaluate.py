@@ -77,7 +77,8 @@ def static_check(req: EvalRequest) -> EvalRecord | None:
 def evaluate(req: EvalRequest, worker: dict | None = None) -> EvalRecord:
     """Check, compile and run one candidate. Never raises for the candidate's own failures."""
     rec = EvalRecord.for_request(req)
-    rec.worker = {"host": platform.node(), "pid": os.getpid(), **(worker or {})}
+    rec.worker = {"host": platform.node(), "pid": os.getpid(), "cores": sorted(os.sched_getaffinity(0)),
+                  **(worker or {})}
     try:
         _evaluate_into(rec, req)
     except mappers.InvalidMapper as exc:

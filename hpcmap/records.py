@@ -96,3 +96,22 @@ def infra_record(req: EvalRequest, message: str, attempts: int = 1, worker: dict
     rec.worker = worker or {}
     rec.finished_at = time.time()
     return rec
+
+
+def ran_beside(record: dict, records: list[dict]) -> list[str]:
+    """Names of the candidates whose applications ran on the same host while `record`'s did: what the
+    local executor recorded, else found from the records' hosts and times (Slurm jobs, MPI ranks)."""
+    worker = record.get("worker") or {}
+    if "concurrent_with" in worker:
+        return list(worker["concurrent_with"])
+    if not _ran_app(record):
+        return []
+    return sorted({other["name"] for other in records
+                   if other is not record and _ran_app(other)
+                   and (other.get("worker") or {}).get("host") == worker["host"]
+                   and other["started_at"] < record["finished_at"] and other["finished_at"] > record["started_at"]})
+
+
+def _ran_app(record: dict) -> bool:
+    return bool(record.get("trials") and (record.get("worker") or {}).get("host")
+                and record.get("started_at") and record.get("finished_at"))

@@ -206,6 +206,7 @@ def _dry_run(executor, requests) -> int:
 
 
 def cmd_store_show(args) -> int:
+    from hpcmap.records import ran_beside
     from hpcmap.store import Store
 
     store = Store(args.store)
@@ -213,7 +214,11 @@ def cmd_store_show(args) -> int:
         raise UserError(f"no study store at {store.path}")
     summary = store.summary()
     # A tune's re-measurements of its finalists are trials of candidates already listed, not candidates.
-    summary["candidates"] = [c for c in summary["candidates"] if (c.get("study") or {}).get("role") != "remeasure"]
+    everything = summary["candidates"]
+    summary["candidates"] = [c for c in everything if (c.get("study") or {}).get("role") != "remeasure"]
+    for c in summary["candidates"]:   # a measurement taken while other candidates ran on its host
+        c["ran_beside"] = ran_beside(c, everything)
+        c["contention"] = bool(c["ran_beside"])
     traced = [c for c in summary["candidates"] if c.get("trace")]
     for c in traced:   # trace commands take a candidate's name for its run, as `trace ls` shows it
         c["trace_run"] = c["name"]
@@ -221,6 +226,10 @@ def cmd_store_show(args) -> int:
         print(json.dumps(summary, indent=2))
     else:
         _print_table(summary["study"], summary["candidates"])
+        if summary.get("llm"):
+            from hpcmap.tune.llm import describe_totals
+
+            print(describe_totals(summary["llm"]))
         if traced:
             print(f"traces of {', '.join(c['name'] for c in traced)}: "
                   f"hpcmap trace summary {store.path} --run NAME")
@@ -235,12 +244,16 @@ def _print_table(study: str, records: list[dict]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from hpcmap.records import ran_beside
     from hpcmap.store import rank
 
     table = Table(title=f"study {study}: {len(records)} candidate(s), best first")
     with_messages = any(r.get("message") for r in records)
+    beside = {id(r): r["ran_beside"] if "ran_beside" in r else ran_beside(r, records) for r in records}
+    contended = any(beside.values())
     columns = [("#", "right"), ("mapper", "left"), ("outcome", "left"), ("median (s)", "right"),
                ("95% CI (s)", "right"), ("CV", "right"), ("trials", "right")]
+    columns += [("ran beside", "left")] if contended else []
     for col, justify in columns + ([("message", "left")] if with_messages else []):
         table.add_column(col, justify=justify, overflow="fold")
     fmt = lambda v, spec: "" if v is None else format(v, spec)  # noqa: E731
@@ -249,9 +262,18 @@ def _print_table(study: str, records: list[dict]) -> None:
         style = "green" if r["outcome"] == "ok" else "red"
         row = [str(i), _short_name(r["name"]), f"[{style}]{r['outcome']}[/]", fmt(s.get("median_s"), ".4g"),
                "" if s.get("ci95_s") is None else f"±{s['ci95_s']:.2g}", fmt(s.get("cv"), ".2f"),
-               str(len(r.get("trials") or []))]
+               str(len(r.get("trials") or []))] + ([_names(beside[id(r)])] if contended else [])
         table.add_row(*row + ([(r.get("message") or "")[:80]] if with_messages else []))
     Console(highlight=False).print(table)
+    if contended:
+        print("ran beside: measured while other candidates ran on the same host; the times may include "
+              "their contention for memory bandwidth, caches or cores")
+
+
+def _names(names: list[str], shown: int = 2) -> str:
+    """A few candidate names, and how many more."""
+    text = ", ".join(_short_name(n) for n in names[:shown])
+    return text + (f" +{len(names) - shown}" if len(names) > shown else "")
 
 
 def _short_name(name: str) -> str:

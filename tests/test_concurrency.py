@@ -1,0 +1,156 @@
+"""Candidates that run at the same time on this host get disjoint cores, or run one at a time, and
+their records say where they ran and beside whom."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from hpcmap.dispatch import placement
+from hpcmap.dispatch.local import LocalExecutor
+from hpcmap.evaluate import make_requests
+
+REPO = Path(__file__).resolve().parent.parent
+HPCMAP = [sys.executable, "-m", "hpcmap.cli"]
+SIZE = "nx=200,ny=200,steps=5"
+CORES = placement.physical_cores()
+needs_two_cores = pytest.mark.skipif(len(CORES) < 2, reason="needs a host with at least 2 physical cores")
+
+
+def machine_file(directory: Path, name: str, cpus: int) -> Path:
+    """A machine spec of `cpus` CPU processors and one utility processor."""
+    path = directory / f"{name}.toml"
+    path.write_text(f'name = "{name}"\nnodes = 1\n[node]\ncpus = {cpus}\nutility = 1\nsysmem_mb = 512\n')
+    return path
+
+
+def test_plan_divides_physical_cores_or_runs_fewer():
+    cores = [(0, 4), (1, 5), (2, 6), (3, 7)]   # four cores with two hyperthreads each
+    two = placement.plan({"name": "m", "cpus": 1, "utility": 1}, 2, cores)
+    assert [s.cpus for s in two.slots] == [(0, 4, 1, 5), (2, 6, 3, 7)]
+    assert "2 candidates at a time" in two.note
+    wide = placement.plan({"name": "wide", "cpus": 3, "utility": 1}, 2, cores)
+    assert [s.cpus for s in wide.slots] == [(0, 4, 1, 5, 2, 6, 3, 7)]
+    assert "needs 3 core(s)" in wide.note and "1 candidate(s) at a time instead of 2" in wide.note
+    huge = placement.plan({"name": "huge", "cpus": 8}, 1, cores)
+    assert len(huge.slots) == 1 and "one candidate at a time" in huge.note
+    assert placement.plan({"name": "m", "cpus": 1}, 1, cores).note == ""
+    gpus = placement.plan({"name": "g", "cpus": 1, "gpus": 2}, 4, cores, gpus=["0", "1", "2", "3"])
+    assert [s.gpus for s in gpus.slots] == [("0", "1"), ("2", "3")] and "instead of 4" in gpus.note
+
+
+def _affinities_of(exe: str, stop: threading.Event, seen: dict[int, str]) -> None:
+    """Record the Cpus_allowed_list of every running `exe` process descended from this test."""
+    me = os.getpid()
+    while not stop.wait(0.05):
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                if os.readlink(entry / "exe") != exe:
+                    continue
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            fields = dict(line.split(":\t", 1) for line in status.splitlines() if ":\t" in line)
+            if _descends_from(int(entry.name), me):
+                seen[int(entry.name)] = fields["Cpus_allowed_list"].strip()
+
+
+def _descends_from(pid: int, ancestor: int) -> bool:
+    while pid > 1:
+        if pid == ancestor:
+            return True
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+        pid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+    return False
+
+
+@needs_two_cores
+def test_two_workers_run_on_disjoint_cores(tmp_path):
+    spec = machine_file(tmp_path, "one_cpu", 1)
+    base = make_requests(["default"], "stencil", SIZE, str(spec), trials=1, timeout_s=4,
+                         app_args=["-fault", "hang"])[0]
+    seen: dict[int, str] = {}
+    stop = threading.Event()
+    watcher = threading.Thread(target=_affinities_of, args=(os.path.realpath(base.exe), stop, seen))
+    watcher.start()
+    ex = LocalExecutor(2)
+    try:
+        records = list(ex.submit([replace(base, name="first"), replace(base, name="second")]))
+    finally:
+        ex.close()
+        stop.set()
+        watcher.join()
+    assert "2 candidates at a time" in ex.placement.note
+    assert len(seen) == 2, seen   # both Legion processes were seen running, each with its own mask
+    first, second = (set(_parse_list(mask)) for mask in seen.values())
+    assert first and second and not first & second
+    by_name = {r.name: r for r in records}
+    assert {frozenset(r.worker["cores"]) for r in records} == {frozenset(first), frozenset(second)}
+    assert by_name["first"].worker["concurrent_with"] == ["second"]
+    assert by_name["second"].worker["concurrent_with"] == ["first"]
+    assert all(r.worker["contention"] and r.outcome == "timeout" for r in records)
+
+
+def _parse_list(text: str) -> list[int]:
+    cpus = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        cpus += range(int(low), int(high or low) + 1)
+    return cpus
+
+
+def run_eval(tmp_path: Path, spec: Path, store: Path) -> subprocess.CompletedProcess:
+    maps = []
+    for i in range(2):
+        path = tmp_path / f"cand{i}.map"
+        path.write_text(f"# candidate {i}\nTask * CPU;\n")
+        maps.append(str(path))
+    return subprocess.run([*HPCMAP, "eval", *maps, "--app", "stencil", "--size", SIZE, "--trials", "1",
+                           "--timeout", "3", "--app-args", "-fault hang", "--machine", str(spec),
+                           "--workers", "2", "--store", str(store), "--json"],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+
+
+def show(store: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*HPCMAP, "store", "show", str(store), *extra], capture_output=True, text=True,
+                          timeout=120, cwd=REPO)
+
+
+@needs_two_cores
+def test_study_marks_candidates_that_ran_together(tmp_path):
+    store = tmp_path / "together.h5"
+    proc = run_eval(tmp_path, machine_file(tmp_path, "one_cpu", 1), store)
+    assert proc.returncode == 1, proc.stderr   # both time out: no valid result, records kept
+    assert "2 candidates at a time, each on cores of its own" in proc.stderr
+    candidates = json.loads(show(store, "--json").stdout)["candidates"]
+    assert len(candidates) == 2
+    assert all(c["contention"] and len(c["ran_beside"]) == 1 for c in candidates)
+    assert not set(candidates[0]["worker"]["cores"]) & set(candidates[1]["worker"]["cores"])
+    table = show(store).stdout
+    assert "ran beside" in table and "measured while other candidates ran" in table
+
+
+def test_study_that_needs_every_core_runs_one_at_a_time(tmp_path):
+    store = tmp_path / "alone.h5"
+    proc = run_eval(tmp_path, machine_file(tmp_path, "every_core", len(CORES)), store)
+    assert proc.returncode == 1, proc.stderr
+    line = next(line for line in proc.stderr.splitlines() if "at a time" in line)
+    assert f"needs {len(CORES)} core(s)" in line and "1 candidate(s) at a time instead of 2" in line
+    candidates = json.loads(show(store, "--json").stdout)["candidates"]
+    assert len(candidates) == 2
+    assert all(not c["contention"] and c["ran_beside"] == [] for c in candidates)
+    assert all(set(c["worker"]["cores"]) == set(os.sched_getaffinity(0)) for c in candidates)
+    first, second = sorted(candidates, key=lambda c: c["started_at"])
+    assert first["finished_at"] <= second["started_at"]
+    assert "ran beside" not in show(store).stdout
