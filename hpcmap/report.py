@@ -7,6 +7,7 @@ import html
 from collections import Counter
 from pathlib import Path
 
+from hpcmap.records import ran_beside
 from hpcmap.store import OUTCOME_ORDER, Store
 from hpcmap.study import BASELINE, CANDIDATE, history_rows
 
@@ -97,13 +98,16 @@ def top_candidates_html(records: list[dict]) -> str:
     for i, r in enumerate(valid[:TOP], start=1):
         s = r["stats"]
         ci = f"±{s['ci95_s']:.2g}" if s.get("ci95_s") is not None else ""
-        rows.append((i, r["name"], f"{s['median_s']:.6f}", ci, s["n"]))
+        rows.append((i, r["name"], f"{s['median_s']:.6f}", ci, s["n"], ", ".join(ran_beside(r, records)) or "none"))
         text = r.get("mapper_text") or ""
         parts = [f"<h3>{i}. {html.escape(r['name'])}</h3>", "<h4>against default</h4>", _diff("", text, "default", r["name"])]
         if expert is not None:
             parts += ["<h4>against expert</h4>", _diff(expert.get("mapper_text") or "", text, "expert", r["name"])]
         diffs.append("\n".join(parts))
-    return _table(["#", "mapper", "median (s)", "95% CI", "trials"], rows) + "\n".join(diffs)
+    note = ("<p>ran beside: the candidates that ran on the same host while this one was measured; its "
+            "times may include their contention for memory bandwidth, caches or cores.</p>"
+            if any(row[-1] != "none" for row in rows) else "")
+    return _table(["#", "mapper", "median (s)", "95% CI", "trials", "ran beside"], rows) + note + "\n".join(diffs)
 
 
 def trace_comparison_html(store_path: Path, records: list[dict]) -> str:
