@@ -15,6 +15,7 @@ import pytest
 from hpcmap.dispatch import placement
 from hpcmap.dispatch.local import LocalExecutor
 from hpcmap.evaluate import make_requests
+from hpcmap.records import ran_beside
 
 REPO = Path(__file__).resolve().parent.parent
 HPCMAP = [sys.executable, "-m", "hpcmap.cli"]
@@ -138,7 +139,34 @@ def test_study_marks_candidates_that_ran_together(tmp_path):
     assert all(c["contention"] and len(c["ran_beside"]) == 1 for c in candidates)
     assert not set(candidates[0]["worker"]["cores"]) & set(candidates[1]["worker"]["cores"])
     table = show(store).stdout
-    assert "ran beside" in table and "measured while other candidates ran" in table
+    assert "ran beside: measured while other candidates ran on the same host" in table
+    # A Slurm job's or MPI rank's record says only where and when it ran; the overlap is found from that.
+    bare = [{**c, "worker": {k: v for k, v in c["worker"].items() if k not in ("concurrent_with", "contention")}}
+            for c in candidates]
+    assert [ran_beside(c, bare) for c in bare] == [c["ran_beside"] for c in candidates]
+    elsewhere = [bare[0], {**bare[1], "worker": {**bare[1]["worker"], "host": "another-node"}}]
+    assert [ran_beside(c, elsewhere) for c in elsewhere] == [[], []]
+
+
+@needs_two_cores
+def test_report_says_which_measurements_ran_beside_others(tmp_path):
+    store = tmp_path / "report.h5"
+    maps = [str(tmp_path / "cand.map")]
+    Path(maps[0]).write_text("# a candidate\nTask * CPU;\n")
+    proc = subprocess.run([*HPCMAP, "eval", "default", *maps, "--app", "stencil", "--size", "nx=400,ny=400,steps=40",
+                           "--trials", "3", "--machine", str(machine_file(tmp_path, "one_cpu", 1)),
+                           "--workers", "2", "--store", str(store)], capture_output=True, text=True, timeout=300,
+                          cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "report.html"
+    assert subprocess.run([*HPCMAP, "report", str(store), "-o", str(out)], cwd=REPO).returncode == 0
+    page = out.read_text()
+    assert "<th>ran beside</th>" in page
+    for c in json.loads(show(store, "--json").stdout)["candidates"]:
+        beside = ", ".join(c["worker"]["concurrent_with"]) or "none"
+        assert f"<td>{c['stats']['n']}</td><td>{beside}</td>" in page
+    assert ("its times may include their contention" in page) == any(
+        c["contention"] for c in json.loads(show(store, "--json").stdout)["candidates"])
 
 
 def test_study_that_needs_every_core_runs_one_at_a_time(tmp_path):
