@@ -22,7 +22,7 @@ void PolicyMapper::map_task(MapperContext ctx, const Task &task, const MapTaskIn
   if (f.region_rules) cached = map_task_by_policy(ctx, task, input, output, choices);
   else DefaultMapper::map_task(ctx, task, input, output);
   // A mapping function pins the task to its processor; a set lets the runtime pick any of it.
-  if (const TaskListRule *map = map_rule(task)) {
+  if (const TaskListRule *map = map_rule(ctx, task)) {
     bool is_set = false;
     std::vector<Processor> procs = placement(ctx, task, *map, task.index_point, &is_set);
     if (is_set && std::find(procs.begin(), procs.end(), task.target_proc) != procs.end()) output.target_procs = procs;

@@ -37,7 +37,7 @@ std::string placement_line(const Task &task, const DomainPoint &point, const std
 void PolicyMapper::slice_task(MapperContext ctx, const Task &task, const SliceTaskInput &input,
                               SliceTaskOutput &output)
 {
-  const TaskListRule *map = facts(task).index_map;
+  const TaskListRule *map = map_rule(ctx, task);
   if (!map) {
     Processor::Kind kind = rule_kind(ctx, task);
     if (kind == Processor::NO_KIND) {

@@ -97,17 +97,24 @@ const CollectRule *Policy::collect_rule(const std::string &task, const RegionArg
   });
 }
 
-const TaskListRule *Policy::first(const std::vector<TaskListRule> &rules, const std::string &task) const
+const TaskListRule *Policy::first(const std::vector<TaskListRule> &rules, const std::string &task,
+                                  const std::string &kind) const
 {
-  const TaskListRule *named = nullptr, *any = nullptr;
+  // Rank of a list entry: the task's own name (2) beats its processor kind (1), which beats `*` (0).
+  auto rank = [&](const std::string &t) { return t == task ? 2 : !kind.empty() && t == kind ? 1 : t == "*" ? 0 : -1; };
+  const TaskListRule *winner = nullptr;
+  int winner_rank = -1;
   for (const TaskListRule &r : rules) {
     if (!applies(r)) continue;
     for (const std::string &t : r.tasks) {
-      if (t == task && (!named || r.order < named->order)) named = &r;
-      if (t == "*" && (!any || r.order < any->order)) any = &r;
+      int k = rank(t);
+      if (k > winner_rank || (k == winner_rank && k >= 0 && r.order < winner->order)) {
+        winner = &r;
+        winner_rank = k;
+      }
     }
   }
-  return named ? named : any;
+  return winner;
 }
 
 }  // namespace hpcmap

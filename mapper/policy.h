@@ -40,10 +40,18 @@ public:
                                 const std::string &mem_kind) const;
   const LimitRule *instance_limit(const std::string &task) const;
   const CollectRule *collect_rule(const std::string &task, const RegionArg &region) const;
-  const TaskListRule *index_map(const std::string &task) const { return first(ir_.index_maps, task); }
-  const TaskListRule *single_map(const std::string &task) const { return first(ir_.single_maps, task); }
-  const TaskListRule *replicate(const std::string &task) const { return first(ir_.control_replicate, task); }
-  const TaskListRule *steal(const std::string &task) const { return first(ir_.task_steal, task); }
+  /* The mapping statement of a task that runs on processors of `kind` (a kind word): the first
+   * naming the task, else the first naming the kind, else the first for `*`. */
+  const TaskListRule *index_map(const std::string &task, const std::string &kind) const
+  {
+    return first(ir_.index_maps, task, kind);
+  }
+  const TaskListRule *single_map(const std::string &task, const std::string &kind) const
+  {
+    return first(ir_.single_maps, task, kind);
+  }
+  const TaskListRule *replicate(const std::string &task) const { return first(ir_.control_replicate, task, ""); }
+  const TaskListRule *steal(const std::string &task) const { return first(ir_.task_steal, task, ""); }
 
   /* The processor kinds whose machine spaces `function` may build, through the globals it reads
    * and the functions it calls (policy_kinds.cc). */
@@ -56,7 +64,8 @@ private:
   Ir ir_;
   std::set<int> disabled_;  // `order` of statements left out
 
-  const TaskListRule *first(const std::vector<TaskListRule> &rules, const std::string &task) const;
+  const TaskListRule *first(const std::vector<TaskListRule> &rules, const std::string &task,
+                            const std::string &kind) const;
 };
 
 bool task_matches(const std::string &field, const std::string &task);

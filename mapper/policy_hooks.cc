@@ -20,8 +20,6 @@ const PolicyMapper::TaskFacts &PolicyMapper::facts(const Task &task)
   TaskFacts f;
   f.name = task.get_task_name();
   f.region_rules = policy_.has_region_rules(f.name);
-  f.index_map = policy_.index_map(f.name);
-  f.single_map = policy_.single_map(f.name);
   f.replicate = policy_.replicate(f.name);
   f.steal = policy_.steal(f.name);
   f.limit = policy_.instance_limit(f.name);
@@ -55,9 +53,24 @@ Processor::Kind PolicyMapper::rule_kind(MapperContext ctx, const Task &task)
   return kind_cache_[task.task_id] = chosen;
 }
 
-const TaskListRule *PolicyMapper::map_rule(const Task &task)
+Processor::Kind PolicyMapper::run_kind(MapperContext ctx, const Task &task)
 {
-  const TaskFacts &f = facts(task);
+  Processor::Kind kind = rule_kind(ctx, task);
+  if (kind != Processor::NO_KIND) return kind;
+  return default_find_preferred_variant(task, ctx, false /*needs tight bound*/, true /*cache*/, Processor::NO_KIND)
+      .proc_kind;
+}
+
+const TaskListRule *PolicyMapper::map_rule(MapperContext ctx, const Task &task)
+{
+  facts(task);
+  TaskFacts &f = facts_.at(task.task_id);
+  if (!f.maps_known) {
+    const std::string kind = proc_word(run_kind(ctx, task));
+    f.index_map = policy_.index_map(f.name, kind);
+    f.single_map = policy_.single_map(f.name, kind);
+    f.maps_known = true;
+  }
   return task.is_index_space ? f.index_map : f.single_map;
 }
 

@@ -18,7 +18,7 @@ void PolicyMapper::select_task_options(MapperContext ctx, const Task &task, Task
 {
   DefaultMapper::select_task_options(ctx, task, output);
   const TaskFacts &f = facts(task);
-  const TaskListRule *map = map_rule(task);
+  const TaskListRule *map = map_rule(ctx, task);
   if (map && !task.is_index_space) {
     // SingleTaskMap: the task starts on (and is mapped by) the processor the function returns.
     output.initial_proc = placement(ctx, task, *map, task.index_point)[0];
@@ -48,7 +48,7 @@ void PolicyMapper::select_sharding_functor(MapperContext ctx, const Task &task,
                                            const SelectShardingFunctorInput &input,
                                            SelectShardingFunctorOutput &output)
 {
-  const TaskListRule *map = task.is_index_space ? facts(task).index_map : nullptr;
+  const TaskListRule *map = task.is_index_space ? map_rule(ctx, task) : nullptr;
   auto it = map ? state_->sharding.find(map->function) : state_->sharding.end();
   if (it == state_->sharding.end()) {
     DefaultMapper::select_sharding_functor(ctx, task, input, output);

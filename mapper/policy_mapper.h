@@ -54,8 +54,12 @@ private:
   struct TaskFacts {
     std::string name;
     bool region_rules = false;  // some Region or Layout statement may cover its regions
-    const TaskListRule *index_map = nullptr, *single_map = nullptr, *replicate = nullptr, *steal = nullptr;
+    const TaskListRule *replicate = nullptr, *steal = nullptr;
     const LimitRule *limit = nullptr;
+    // The IndexTaskMap and SingleTaskMap for its launches, found on the first map_rule call (a
+    // statement may name the kind the task runs on, which takes a mapper context to learn).
+    bool maps_known = false;
+    const TaskListRule *index_map = nullptr, *single_map = nullptr;
   };
   /* How one region argument was mapped, for the decision log: the lines of the Region statement
    * whose memory holds it and of the Layout statement that shaped it (0: none), and whether
@@ -78,8 +82,10 @@ private:
   /* The kind a Task statement picks for this task, or NO_KIND when none applies. */
   Legion::Processor::Kind rule_kind(Legion::Mapping::MapperContext ctx, const Legion::Task &task);
   bool has_variant(Legion::Mapping::MapperContext ctx, Legion::TaskID id, Legion::Processor::Kind kind);
+  /* The kind the task runs on: its Task statement's, else the kind DefaultMapper picks. */
+  Legion::Processor::Kind run_kind(Legion::Mapping::MapperContext ctx, const Legion::Task &task);
   /* The mapping function for this launch (IndexTaskMap or SingleTaskMap), or null. */
-  const TaskListRule *map_rule(const Legion::Task &task);
+  const TaskListRule *map_rule(Legion::Mapping::MapperContext ctx, const Legion::Task &task);
   /* The processors the mapping function gives `point`: the first is where it goes; `is_set`
    * tells a set (`m[i, *]`) from a single processor. */
   std::vector<Legion::Processor> placement(Legion::Mapping::MapperContext ctx, const Legion::Task &task,

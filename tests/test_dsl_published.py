@@ -147,6 +147,27 @@ def test_layout_contradicting_a_variant_requirement_is_an_error_naming_the_reaso
     assert "Layout a rows GPU SOA;" in diags[0].hint
 
 
+def test_a_kind_in_the_task_list_maps_the_tasks_that_run_on_that_kind():
+    """`IndexTaskMap GPU f;` maps every task that runs on GPUs: a named task beats the kind, the kind
+    beats `*` (even a `*` written first), and among statements for one kind the first wins."""
+    src = ("c = Machine(CPU);\ng = Machine(GPU);\n"
+           "def star(Task t) { return c[0, 3]; }\ndef on_gpu(Task t) { return g[0, 1]; }\n"
+           "def later(Task t) { return g[0, 2]; }\ndef named(Task t) { return g[0, 3]; }\n"
+           "def on_cpu(Task t) { return c[0, 2]; }\n"
+           "IndexTaskMap * star;\nIndexTaskMap GPU on_gpu;\nIndexTaskMap GPU later;\n"
+           "IndexTaskMap b named;\nIndexTaskMap CPU on_cpu;\nTask * GPU;\nTask d CPU;\nTask e OMP;\n")
+    program, diags = check_text(src, "k.map")
+    assert program is not None and [d.code for d in diags] == ["W401"]  # `IndexTaskMap GPU later;`
+    ir = compile_program(program)
+    ev = Evaluator(ir, GPU1x4)
+    got = {t: (ev.map_point(t, (2,), (0,)).kind, ev.map_point(t, (2,), (0,)).processor) for t in "abde"}
+    assert got == {"a": ("GPU", 1), "b": ("GPU", 3), "d": ("CPU", 2), "e": ("CPU", 3)}
+    plan = explain_task(ir, GPU1x4, "a", (2,))
+    assert (plan.kind, plan.function) == ("GPU", "on_gpu")
+    # On a machine without GPUs the tasks run on CPUs, and the GPU statements do not apply.
+    assert explain_task(ir, CPU1x4, "a", (2,)).function == "on_cpu"
+
+
 def test_earlier_dialect_warns_and_upgrade_keeps_every_placement(tmp_path):
     path = CASES / "published" / "earlier_dialect.map"
     program, diags = check_text(path.read_text(), str(path))

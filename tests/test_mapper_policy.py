@@ -122,6 +122,29 @@ IndexTaskMap stencil ongpu;
     assert len({d["proc"] for d in run.calls("map_task", "stencil")}) > 1
 
 
+def test_a_kind_in_the_task_list_maps_the_tasks_that_run_on_that_kind(stencil_exe, tmp_path):
+    """`IndexTaskMap CPU last;` places every index launch of a task that runs on CPUs (DefaultMapper's
+    choice here, no Task statement) and that no statement names; it beats the `*` written before it,
+    and the named `stencil` keeps its own function."""
+    text = """m = Machine(CPU);
+def first(Task task) { return m[0, 0]; }
+def last(Task task) { return m[0, m.size[1] - 1]; }
+def cyclic(Task task) { return m[0, (task.ipoint[0] + task.ipoint[1]) % m.size[1]]; }
+IndexTaskMap * first;
+IndexTaskMap CPU last;
+IndexTaskMap stencil cyclic;
+"""
+    run = run_stencil(stencil_exe, tmp_path, mapper_file(tmp_path, "bykind", text))
+    assert check_passed(run), run.stderr[-2000:]
+    for task in ("init", "increment", "check"):
+        slices, maps = run.calls("slice_task", task), run.calls("map_task", task)
+        assert slices and all((d["kind"], d["proc"]) == ("CPU", CPUS - 1) for d in slices), task
+        assert maps and all(d["proc"] == CPUS - 1 for d in maps), task
+    stencil = run.calls("map_task", "stencil")
+    assert len({d["proc"] for d in stencil}) > 1
+    assert all(d["proc"] == (d["point"][0] + d["point"][1]) % CPUS for d in stencil + run.calls("slice_task", "stencil"))
+
+
 def test_instance_limit_bounds_the_tasks_in_flight(stencil_exe, tmp_path):
     limited, limited_prof = profiled(stencil_exe, tmp_path, "limit1", "Task * CPU;\nInstanceLimit stencil 1;\n", True)
     free, free_prof = profiled(stencil_exe, tmp_path, "free", "Task * CPU;\n", True)

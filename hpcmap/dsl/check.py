@@ -149,10 +149,7 @@ class _Checker:
             self.task_names([s.task])
             self.region(s.task, s.region)
         elif isinstance(s, (ast.IndexMapStmt, ast.SingleMapStmt)):
-            by_kind = [t for t in s.tasks if t.name in PROCESSOR_KINDS]
-            for t in by_kind:
-                self.err("W408", t, f"mapping the tasks that run on {t.name} processors by kind is a published form "
-                         "hpcmap does not support; this name never matches a task", "name the tasks, or use *")
+            # A kind word stands for the tasks that run on processors of that kind.
             self.task_names([t for t in s.tasks if t.name not in PROCESSOR_KINDS])
             self.map_function(s)
             self.launch_warning(s)

@@ -11,6 +11,8 @@ from hpcmap.dsl.limits import with_depth_room
 from hpcmap.dsl.spaces import Space, enumerate_all
 
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+# DefaultMapper's own order of preference among the kinds a task has variants for.
+DEFAULT_KINDS = ("GPU", "OMP", "CPU")
 
 
 class MappingError(Exception):
@@ -195,17 +197,32 @@ class Evaluator:
         """A map statement whose function needs a processor kind this machine lacks does not apply."""
         return all(self.machine.count(k) > 0 for k in self.machine_kinds(entry["function"]))
 
-    def function_for(self, task: str, launch: str | None = None) -> tuple[str, str]:
+    def run_kind(self, task: str, variants: list[str] | None = None) -> tuple[str, int | None]:
+        """(kind, line of the Task statement that chose it) of the processors the task runs on: the
+        first kind of its Task statement with processors here (and a variant, when `variants` is
+        known); else DefaultMapper's choice (line None)."""
+        usable = lambda k: self.machine.count(k) > 0 and (variants is None or k in variants)  # noqa: E731
+        rules = [e for e in self.ir["tasks"] if e["task"] in ("*", task)]
+        if rules:
+            rule = min(rules, key=lambda e: (-e.get("rank", 0), e["order"]))
+            for k in rule["kinds"]:
+                if usable(k):
+                    return k, rule["line"]
+        return next((k for k in DEFAULT_KINDS if usable(k)), "CPU"), None
+
+    def function_for(self, task: str, launch: str | None = None, kind: str | None = None) -> tuple[str, str]:
         """(function name, "index" or "single") of the map statement for the task: the first one
-        naming it, else the first one for `*`; statements that do not apply here are skipped.
+        naming it, else the first one naming the kind it runs on (`kind`, or `run_kind`'s), else the
+        first one for `*`; statements that do not apply here are skipped.
         `launch` ("index" or "single") looks only at that statement kind."""
-        for key, kind in (("index_maps", "index"), ("single_maps", "single")):
-            if launch not in (None, kind):
+        kind = kind or self.run_kind(task)[0]
+        for key, launch_kind in (("index_maps", "index"), ("single_maps", "single")):
+            if launch not in (None, launch_kind):
                 continue
-            for wanted in (task, "*"):
+            for wanted in (task, kind, "*"):
                 entries = [e for e in self.ir[key] if wanted in e["tasks"] and self.applies(e)]
                 if entries:
-                    return min(entries, key=lambda e: e["order"])["function"], kind
+                    return min(entries, key=lambda e: e["order"])["function"], launch_kind
         raise LookupError(f"no IndexTaskMap or SingleTaskMap names task '{task}'")
 
     @with_depth_room
@@ -229,8 +246,8 @@ class Evaluator:
         return TaskValue(tuple(ipoint), tuple(ispace), current, TaskValue((0,), (1,), current))
 
     def map_point(self, task: str, ispace: tuple[int, ...], ipoint: tuple[int, ...],
-                  current: tuple[int, int] = (0, 0)) -> Placement:
-        fname, _ = self.function_for(task)
+                  current: tuple[int, int] = (0, 0), kind: str | None = None) -> Placement:
+        fname, _ = self.function_for(task, kind=kind)
         value = self.call(fname, [self.task_value(ipoint, ispace, current)], self.ir["functions"][fname]["line"])
         return self.placement(fname, tuple(ipoint), value)
 

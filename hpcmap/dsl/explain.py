@@ -16,8 +16,6 @@ from hpcmap.dsl.spaces import enumerate_all
 
 # Points `explain` lays out at most: beyond this the grid is no use to read and costs memory.
 MAX_POINTS = 65536
-# DefaultMapper's own order of preference among the kinds a task has variants for.
-DEFAULT_KINDS = ("GPU", "OMP", "CPU")
 
 
 class DomainTooLarge(ValueError):
@@ -57,19 +55,6 @@ def _best(entries: list[dict], match) -> dict | None:
     return min(hits, key=lambda e: (-e.get("rank", 0), e["order"])) if hits else None
 
 
-def choose_kind(ir: dict, shape: MachineShape, task: str, info: TaskInfo | None) -> tuple[str, int | None]:
-    """The first kind of the task's Task statement that has processors here and a variant of the
-    task; else DefaultMapper's choice."""
-    variants = info.variants if info is not None and info.variants else None
-    usable = lambda k: shape.count(k) > 0 and (variants is None or k in variants)  # noqa: E731
-    rule = _best(ir["tasks"], lambda e: e["task"] in ("*", task))
-    if rule is not None:
-        for k in rule["kinds"]:
-            if usable(k):
-                return k, rule["line"]
-    return next((k for k in DEFAULT_KINDS if usable(k)), "CPU"), None
-
-
 def _region_matches(field_value, name: str, index: int) -> bool:
     return field_value == "*" or field_value == name or field_value == index
 
@@ -101,12 +86,12 @@ def explain_task(ir: dict, shape: MachineShape, task: str, domain: tuple[int, ..
                  info: TaskInfo | None = None) -> TaskPlan:
     """Everything the mapper decides for `task` launched over `domain` on this machine."""
     domain_points(domain)
-    kind, kind_line = choose_kind(ir, shape, task, info)
-    variant = kind if info is None or not info.variants or kind in info.variants else None
     ev = Evaluator(ir, shape)
+    kind, kind_line = ev.run_kind(task, info.variants if info is not None and info.variants else None)
+    variant = kind if info is None or not info.variants or kind in info.variants else None
     launch = info.launch if info is not None else "index"
     try:
-        function, _ = ev.function_for(task, launch)
+        function, _ = ev.function_for(task, launch, kind)
     except LookupError:
         function = None
     plan = TaskPlan(task, kind, variant, kind_line, function,
