@@ -39,6 +39,8 @@ def test_plan_divides_physical_cores_or_runs_fewer():
     wide = placement.plan({"name": "wide", "cpus": 3, "utility": 1}, 2, cores)
     assert [s.cpus for s in wide.slots] == [(0, 4, 1, 5, 2, 6, 3, 7)]
     assert "needs 3 core(s)" in wide.note and "1 candidate(s) at a time instead of 2" in wide.note
+    by_default = placement.plan({"name": "wide", "cpus": 3, "utility": 1}, 2, cores, asked=False)
+    assert len(by_default.slots) == 1 and by_default.note == ""   # as many as fit, unless told a number
     huge = placement.plan({"name": "huge", "cpus": 8}, 1, cores)
     assert len(huge.slots) == 1 and "one candidate at a time" in huge.note
     assert placement.plan({"name": "m", "cpus": 1}, 1, cores).note == ""

@@ -54,7 +54,9 @@ def add_executor_arguments(p) -> None:
     p.add_argument("--executor", choices=("local", "slurm", "mpi"), default="local",
                    help="where candidates run (default: local processes)")
     p.add_argument("--workers", type=int, help="local processes or MPI worker ranks (default: half the "
-                                               "cores locally; 2 MPI workers when not under mpiexec)")
+                                               "cores locally; 2 MPI workers when not under mpiexec); local "
+                                               "ones run on cores of their own, fewer at once when the "
+                                               "machine spec needs more cores than each can have")
     g = p.add_argument_group("slurm executor")
     g.add_argument("--partition", help="Slurm partition")
     g.add_argument("--account", help="Slurm account")

@@ -64,6 +64,7 @@ class LocalExecutor:
 
     def __init__(self, workers: int | None = None):
         self.workers = workers or default_workers()
+        self._asked = workers is not None
         self.placement: placement.Placement | None = None
         self._pool: ProcessPoolExecutor | None = None
         self._manager: SyncManager | None = None
@@ -72,7 +73,7 @@ class LocalExecutor:
         """The pool, started at the first submission, when the machine spec is known; says once how
         candidates are placed."""
         if self._pool is None:
-            self.placement = placement.plan(machine, self.workers)
+            self.placement = placement.plan(machine, self.workers, asked=self._asked)
             if self.placement.note:
                 print(f"hpcmap: {self.placement.note}", file=sys.stderr, flush=True)
             context = multiprocessing.get_context("spawn")

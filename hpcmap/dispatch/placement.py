@@ -35,10 +35,11 @@ class Placement:
 
 
 def plan(machine: dict, workers: int, cores: list[tuple[int, ...]] | None = None,
-         gpus: list[str] | None = None) -> Placement:
+         gpus: list[str] | None = None, asked: bool = True) -> Placement:
     """Give `workers` candidates of `machine` (a MachineSpec as a dict) disjoint physical cores (and
-    GPUs), or fewer candidates at a time when this host cannot. `cores` are logical CPUs grouped by
-    physical core (default: this process's affinity); `gpus` the CUDA devices (default: visible ones)."""
+    GPUs), or fewer candidates at a time when this host cannot, which the note says when `workers`
+    was `asked` for. `cores` are logical CPUs grouped by physical core (default: this process's
+    affinity); `gpus` the CUDA devices (default: the visible ones)."""
     cores = physical_cores() if cores is None else cores
     need = cores_needed(machine)
     fit = len(cores) // need
@@ -63,7 +64,7 @@ def plan(machine: dict, workers: int, cores: list[tuple[int, ...]] | None = None
     where = f", each on cores of its own: {' | '.join(s.describe() for s in slots)}" if at_once > 1 else ""
     if fit < 1:
         note = (f"{'; '.join(reasons)}: one candidate at a time, on all of them, its processors sharing cores")
-    elif at_once < workers:
+    elif at_once < workers and asked:
         note = f"{'; '.join(reasons)}: {at_once} candidate(s) at a time instead of {workers}{where}"
     elif at_once > 1:
         note = f"{at_once} candidates at a time{where}"
