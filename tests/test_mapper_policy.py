@@ -197,6 +197,34 @@ def test_layout_statements_shape_the_instances_legion_makes(stencil_exe, tmp_pat
     assert all((r["rule"], r["layout_rule"]) == (2, 3) for r in regions_of(run, "stencil"))
 
 
+def _copies(prof: Path) -> set[tuple[int, int]]:
+    """(source, destination) instance of every copy Legion Prof recorded."""
+    pairs: set[tuple[int, int]] = set()
+    for path in sorted(prof.glob("prof_*.gz")):
+        r = open_log(path).records("CopyInstInfo")
+        if r is not None:
+            pairs |= {(int(a), int(b)) for a, b in zip(r["src_inst"], r["dst_inst"])}
+    return pairs
+
+
+def test_compact_gets_an_instance_that_affine_ones_never_stand_in_for(stencil_exe, tmp_path):
+    """Compact asks Legion for a compact instance (LEGION_COMPACT_SPECIALIZE), which an affine instance
+    never satisfies: the stencil task gets an instance of the grid of its own beside the affine one that
+    DefaultMapper makes for the other tasks, and Legion copies the data between them both ways; without
+    Compact every task shares the one instance. (On a sparse region a compact instance would also hold
+    only the region's points; the apps with sparse regions need dense instances, E311.)"""
+    base = "Task * CPU;\nRegion * * CPU SYSMEM;\nLayout stencil * * SOA F_order"
+    _, plain_prof = profiled(stencil_exe, tmp_path, "affine", base + ";\n")
+    run, compact_prof = profiled(stencil_exe, tmp_path, "compact", base + " Compact;\n")
+    assert all(r["layout_rule"] == 3 for r in regions_of(run, "stencil"))
+    plain, compact = _instances(plain_prof), _instances(compact_prof)
+    assert len(plain) == 1 and not _copies(plain_prof)
+    grid = next(iter(plain.values()))
+    same_grid = [uid for uid, i in compact.items() if (i["ispace"], i["size"]) == (grid["ispace"], grid["size"])]
+    assert len(same_grid) == 2 and len(compact) == 2
+    assert _copies(compact_prof) == {tuple(same_grid), tuple(reversed(same_grid))}
+
+
 def test_mappings_are_reused_as_default_mapper_reuses_them(stencil_exe, tmp_path):
     """The stated-default policy creates no more instances than DefaultMapper: later launches reuse
     the first launch's mapping rather than asking Legion for instances again (Legion's tracing off,
