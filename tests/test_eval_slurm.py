@@ -60,7 +60,9 @@ def test_eight_candidates_on_four_nodes(base, tmp_path):
     reqs += [replace(base, name="hang", app_args=("-fault", "hang"), timeout_s=4),
              replace(base, name="crash", app_args=("-fault", "crash")),
              replace(base, name="invalid", mapper_text=INVALID)]
-    ex = SlurmExecutor(SlurmOptions(folder=str(tmp_path / "submitit"), job_name=f"t8-{uuid.uuid4().hex[:6]}"))
+    # A job holds its node alone, so however many CPUs a node has, the first four jobs take all four nodes.
+    ex = SlurmExecutor(SlurmOptions(folder=str(tmp_path / "submitit"), job_name=f"t8-{uuid.uuid4().hex[:6]}",
+                                    exclusive=True))
     records = {r.name: r for r in ex.submit(reqs)}
     assert len(records) == 8
     assert {records[m].outcome for m in maps} == {"ok"}

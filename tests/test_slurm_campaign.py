@@ -52,6 +52,28 @@ def stored(store: Path) -> int:
         return 0
 
 
+def study_jobs(stem: str) -> dict[str, str]:
+    """Job id -> state of the study's jobs in squeue (their names start with `hpcmap-STEM-`)."""
+    out = subprocess.run(["squeue", "-h", "-o", "%i %j %T"], capture_output=True, text=True, timeout=30).stdout
+    return {job: state for job, name, state in (ln.split() for ln in out.splitlines())
+            if name.startswith(f"hpcmap-{stem}-")}
+
+
+def start_now(job: str) -> None:
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
+
+
+def cancel_study(stem: str) -> None:
+    jobs = list(study_jobs(stem))
+    if jobs:
+        subprocess.run(["scancel", *jobs], timeout=30)
+
+
+# Jobs submitted with these options wait for a start time an hour away: none runs until the test
+# starts it (start_now), so what is finished when the test acts does not depend on the machine's speed.
+HELD = ("--sbatch", "begin=now+1hour")
+
+
 @pytest.mark.parametrize("option,reason", [("--partition", "Invalid partition"), ("--account", "Invalid account"),
                                            ("--qos", "Invalid qos")])
 def test_refusal_is_one_line_without_debris(slurm_cluster, tmp_path, option, reason):
@@ -88,19 +110,33 @@ def test_stopped_head_cancels_jobs_and_resume_collects(slurm_cluster, tmp_path, 
     store = tmp_path / f"stop{sig.value}.h5"
     args = eval_args(store, maps, "--no-array")
     log = open(tmp_path / "head.log", "w")
-    head = subprocess.Popen([*HPCMAP, *args], cwd=REPO, stdout=log, stderr=log)
-    wait_for(lambda: stored(store) >= 1, 180, "a first result")
-    head.send_signal(sig)
-    assert head.wait(60) == 130
+    head = subprocess.Popen([*HPCMAP, *args, *HELD], cwd=REPO, stdout=log, stderr=log)
+    try:   # one job is started; the head is stopped with one candidate finished and five that cannot have run
+        jobs = wait_for(lambda: (lambda j: len(j) == 6 and j)(study_jobs(store.stem)), 120, "six jobs in squeue")
+        assert set(jobs.values()) == {"PENDING"}, jobs
+        first = min(jobs, key=int)
+        start_now(first)
+        wait_for(lambda: stored(store) >= 1, 180, "the first result")
+        waiting = {j: state for j, state in study_jobs(store.stem).items() if j != first}
+        assert len(waiting) == 5 and set(waiting.values()) == {"PENDING"}, waiting
+        head.send_signal(sig)
+        assert head.wait(60) == 130
+    finally:
+        if head.poll() is None:
+            head.kill()
+            head.wait()
+        log.close()
     assert "interrupted" in (tmp_path / "head.log").read_text()
-    wait_for(lambda: not any(n.startswith(store.stem) or n.startswith(f"hpcmap-{store.stem}")
-                             for n in squeue_names()), 30, "the study's jobs to leave squeue")
+    try:
+        wait_for(lambda: not study_jobs(store.stem), 30, "the study's jobs to leave squeue")
+    finally:
+        cancel_study(store.stem)
     before = {r["key"]: r for r in Store(store).records()}
-    assert 1 <= len(before) < 6
+    assert len(before) == 1 and next(iter(before.values()))["worker"]["job_id"] == first
     proc = run_cli(*args, "--resume", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out["skipped"] == len(before) and out["ran"] == 6 - len(before)
+    assert out["skipped"] == 1 and out["ran"] == 5
     after = Store(store).records()
     assert sorted(r["name"] for r in after) == sorted(maps)
     assert all(r["outcome"] == "ok" for r in after)
@@ -110,7 +146,7 @@ def test_stopped_head_cancels_jobs_and_resume_collects(slurm_cluster, tmp_path, 
     # Each candidate that has a result was submitted once: the job behind it is the only one for its mapper.
     folder = tmp_path / f"{store.stem}.submitit"
     results = {p.parent.name for p in folder.glob("*/*_result.pkl")}
-    assert {r["worker"]["job_id"] for r in after} <= results
+    assert {r["worker"]["job_id"] for r in after} == results
     assert len(results) == 6
 
 
@@ -147,19 +183,26 @@ def test_slurmdbd_down_and_job_cancelled_ends_as_infra_error(slurm_cluster, tmp_
 
 def test_two_studies_named_apart_and_no_credential_leaks(slurm_cluster, tmp_path):
     env = {**os.environ, "GH_PAT": SECRET, "HF_AUTH": SECRET, "OPENAI_API_KEY": SECRET}
-    heads, seen = [], set()
+    heads = []
     for study in ("alpha", "beta"):
         maps = mapper_files(tmp_path / study / "maps", 3)
-        args = eval_args(tmp_path / study / f"{study}.h5", maps, "--no-array", "--json")
+        args = eval_args(tmp_path / study / f"{study}.h5", maps, "--no-array", "--json", *HELD)
         heads.append(subprocess.Popen([*HPCMAP, *args], cwd=REPO, env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True))
-
-    def both_named() -> bool:
-        seen.update(n.split("-")[1] for n in squeue_names() if n.startswith("hpcmap-"))
-        return {"alpha", "beta"} <= seen
-
-    wait_for(both_named, 120, "jobs of both studies in squeue")
-    outs = [h.communicate(timeout=300) for h in heads]
+    try:
+        # The jobs wait for their start time, so both studies are in squeue together until started here.
+        jobs = wait_for(lambda: (lambda j: len(j) == 6 and j)({**study_jobs("alpha"), **study_jobs("beta")}),
+                        120, "the jobs of both studies in squeue")
+        for job in jobs:
+            start_now(job)
+        outs = [h.communicate(timeout=300) for h in heads]
+    finally:
+        for h in heads:
+            if h.poll() is None:
+                h.kill()
+                h.communicate()
+        for study in ("alpha", "beta"):
+            cancel_study(study)
     assert [h.returncode for h in heads] == [0, 0], [o[1] for o in outs]
     job_ids = set()
     for (stdout, stderr), study in zip(outs, ("alpha", "beta")):
