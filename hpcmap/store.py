@@ -8,6 +8,8 @@ Layout:
                          stats..., record = the whole record as JSON) and datasets mapper_text,
                          elapsed_s, wall_s, stderr_tail
   /runs/<key>            the profiled trial's trace, written through hpcmap.profile.import_run_logs
+  /llm/NNNNNN            the study's LLM exchanges, append-only, one JSON string each in the order
+                         made (hpcmap.tune.llm.Exchange plus the study's `iteration`); never a key
 
 A store is one study: its app, size, machine, trials and application arguments (and, for a tune,
 the optimizer and its seed) are fixed when it is created (`/` attribute `study_meta`, JSON), and a
@@ -152,6 +154,7 @@ class Store:
                     raise UserError(f"{self.path} exists and is not an hpcmap study store; choose another --store")
             self.records()
             self.provenance()
+            self.llm_exchanges()
             if self.damaged:
                 raise UserError(f"{self.path} is damaged at {'; '.join(self.damaged)}; `hpcmap store show` lists "
                                 "what is readable; choose another --store to go on")
@@ -199,6 +202,32 @@ class Store:
                     del cands[record["key"]]
                 _write_record(cands.create_group(record["key"]), record)
 
+    def add_llm_exchanges(self, exchanges: list[dict]) -> None:
+        """Append LLM exchanges to the study's log /llm, numbered on, in one transaction."""
+        if not exchanges:
+            return
+        with self._writing("/llm"), self.transaction() as tmp, h5py.File(tmp, "a") as f:
+            log = f.require_group("llm")
+            for exchange in exchanges:
+                log.create_dataset(f"{len(log):06d}", data=json.dumps(exchange, sort_keys=True), dtype=_STR)
+
+    def llm_exchanges(self) -> list[dict]:
+        """The study's LLM exchanges in the order they were made; the unreadable ones are in `damaged`."""
+        out = []
+        with self._open("r") as f:
+            try:
+                log = f.get("llm")
+                names = sorted(log) if log is not None else []
+            except _DAMAGE as exc:
+                self.damaged.append(f"/llm ({_reason(exc)})")
+                return []
+            for name in names:
+                try:
+                    out.append(json.loads(log[name].asstr()[()]))
+                except _DAMAGE as exc:
+                    self.damaged.append(f"/llm/{name} ({_reason(exc)})")
+        return out
+
     def keys(self, include_infra_errors: bool = True) -> set[str]:
         """Keys of the candidates with a result (optionally not counting infra errors)."""
         if not self.path.exists():
@@ -237,10 +266,14 @@ class Store:
         yield from self.records()
 
     def summary(self) -> dict:
+        from hpcmap.tune.llm import totals
+
         candidates = [public(r) for r in self.records()]
         provenance = self.provenance()   # adds to `damaged`, which records() has just set
+        exchanges = self.llm_exchanges()
+        llm = {**totals(exchanges), "exchanges": exchanges} if exchanges else None
         return {"study": self.study, "store": str(self.path), "provenance": provenance, "candidates": candidates,
-                **({"damaged": self.damaged} if self.damaged else {})}
+                **({"llm": llm} if llm else {}), **({"damaged": self.damaged} if self.damaged else {})}
 
 
 def rank(record: dict) -> tuple:

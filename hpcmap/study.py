@@ -27,6 +27,7 @@ from hpcmap.records import EvalRecord, EvalRequest
 from hpcmap.stats import summarize
 from hpcmap.store import Store
 from hpcmap.tune.base import Candidate, Evaluated, Optimizer
+from hpcmap.tune.llm import NO_CANDIDATE
 
 OK = "ok"
 INFRA_ERROR = "infra_error"
@@ -186,21 +187,29 @@ class Study:
             left = budget - len(measured)
             if left <= 0:
                 return len(measured)
-            iteration = 1 + max((_note(r).get("iteration", 0) for r in records), default=0)
+            exchanges = self.store.llm_exchanges()
+            iteration = 1 + max([_note(r).get("iteration", 0) for r in records]
+                                + [x.get("iteration", 0) for x in exchanges], default=0)
             status = self.status(records, phase, iteration, budget)
             known = {r["key"] for r in records if r["outcome"] != INFRA_ERROR}
-            items = []
-            proposals = optimizer.propose(self.history(records), int(min(batch, left)))
-            if not proposals:
-                return len(measured)
+            items, names = [], {}
+            try:
+                proposals = optimizer.propose(self.history(records), int(min(batch, left)))
+            except BaseException:
+                self._log_llm(optimizer, iteration, names)
+                raise
             for cand in proposals:
-                req = self.request(_unique_name(cand, records, items))
+                unique = _unique_name(cand, records, items)
+                names[cand.name] = unique.name
+                req = self.request(unique)
                 if req.key in known:
                     continue
                 known.add(req.key)
                 items.append((req, {"role": CANDIDATE, "iteration": iteration, "origin": cand.origin,
-                                    "point": cand.point, "optimizer": getattr(optimizer, "name", ""),
-                                    **_llm_exchanges(optimizer, cand)}))
+                                    "point": cand.point, "optimizer": getattr(optimizer, "name", "")}))
+            self._log_llm(optimizer, iteration, names)
+            if not proposals:
+                return len(measured)
             if not items:
                 stalls += 1
                 if stalls >= 3:
@@ -214,6 +223,20 @@ class Study:
                 raise UserError(f"the {self.executor.name} executor failed on every candidate of iteration "
                                 f"{iteration} ({done[0]['message'][:200]}); results so far are kept, "
                                 "rerun with --resume")
+
+    def _log_llm(self, optimizer: Optimizer, iteration: int, names: dict[str, str]) -> int:
+        """Append the LLM calls of the optimizer's last proposal (the agent's; prompts, replies, tokens,
+        cost, never a key) to the store's exchange log, whether or not they gave a candidate, with the
+        candidates' names as stored. Returns how many proposal slots ended with no candidate."""
+        take = getattr(optimizer, "take_exchanges", None)
+        exchanges = take() if take else []
+        for x in exchanges:
+            x["iteration"] = iteration
+            tags = x.setdefault("tags", {})
+            if tags.get("candidate") in names:
+                tags["candidate"] = names[tags["candidate"]]
+        self.store.add_llm_exchanges(exchanges)
+        return sum(x["tags"].get("result") == NO_CANDIDATE for x in exchanges)
 
     def baselines(self, texts: dict[str, str | None]) -> None:
         """Measure the named baselines (default, expert) unless the store has them."""
@@ -388,13 +411,6 @@ def _order(record: dict) -> tuple:
 
 def _ratio(reference: float | None, value: float | None) -> float | None:
     return reference / value if reference and value else None
-
-
-def _llm_exchanges(optimizer, cand: Candidate) -> dict:
-    """The LLM calls that produced `cand` (prompts, replies, token counts, cost; never a key), for
-    optimizers that keep them (the agent), stored in the candidate's record."""
-    exchanges_of = getattr(optimizer, "exchanges_of", None)
-    return {"llm": exchanges_of(cand.name)} if exchanges_of else {}
 
 
 def _unique_name(cand: Candidate, records: list[dict], items: list) -> Candidate:

@@ -9,7 +9,8 @@ the next step of the script:
   `__codeN` names that trace-opt puts in the prompt; see `suggest`);
 - `Status(code)`: an HTTP error with an OpenAI-style error body (429, 500, ...);
 - `Hang(seconds)`: no answer for that long (the client's timeout fires first);
-- `Body(text)`: a raw response body that is not a chat completion at all.
+- `Body(text)`: a raw response body that is not a chat completion at all;
+- `Gone()`: the server goes away: this request is dropped unanswered and later connections are refused.
 
 When the script runs out, `default` answers. Every request is kept (`requests`), and every
 reply carries `usage` whose totals the server adds up (`prompt_tokens`, `completion_tokens`), so
@@ -49,7 +50,12 @@ class Body:
     text: str
 
 
-Step = str | Callable[[dict], str] | Status | Hang | Body
+@dataclass(frozen=True)
+class Gone:
+    pass
+
+
+Step = str | Callable[[dict], str] | Status | Hang | Body | Gone
 
 
 def count_tokens(text: str) -> int:
@@ -155,6 +161,11 @@ class ScriptedLLM:
                 step = server._next(request, {k.lower(): v for k, v in self.headers.items()})
                 if isinstance(step, Hang):
                     time.sleep(step.seconds)
+                    return
+                if isinstance(step, Gone):   # stop listening first, so the client's retries are refused
+                    server._server.shutdown()
+                    server._server.server_close()
+                    self.close_connection = True
                     return
                 if isinstance(step, Status):
                     error = {"error": {"message": f"scripted HTTP {step.code}", "type": "scripted", "code": step.code}}

@@ -66,6 +66,9 @@ def test_invalid_mapper_is_sent_back_then_returned_invalid_when_repairs_run_out(
     assert len(server.requests) == 3 and "nosuch" in cand.text and "still invalid" in cand.origin
     repair = user_prompt(opt.last_exchanges[1])
     assert "fails the static check" in repair and "nosuch" in repair and "error E" in repair
+    taken = opt.take_exchanges()
+    assert [x["tags"].get("result") for x in taken] == [None, None, llm.STILL_INVALID]
+    assert {x["tags"]["candidate"] for x in taken} == {cand.name} and opt.take_exchanges() == []
 
 
 def test_invalid_then_fixed(monkeypatch):
@@ -98,6 +101,10 @@ def test_empty_suggestions_end_with_nothing_and_a_record(monkeypatch):
         opt = make(server, monkeypatch, max_repairs=1)
         assert opt.propose([DEFAULT], 1) == []
     assert len(opt.last_exchanges) == 2 and all(e.reply for e in opt.last_exchanges)
+    taken = opt.take_exchanges()      # what the study logs: the slot gave nothing, and says so
+    assert [x["tags"]["candidate"] for x in taken] == [None, None]
+    assert [x["tags"].get("result") for x in taken] == [None, llm.NO_CANDIDATE]
+    assert llm.totals(taken)["iterations_without_candidate"] == 1
 
 
 @pytest.mark.parametrize("code", [429, 500])

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hpcmap.store import Store
-from llm_server import Hang, ScriptedLLM, Status, suggest
+from llm_server import Gone, Hang, ScriptedLLM, Status, suggest
 from test_eval_local import HPCMAP, REPO, SIZE
 
 KEY = "sk-hpcmap-tune-test-77c2a9d04e"
@@ -43,6 +43,29 @@ def agent_records(store: Path) -> list[dict]:
     return sorted(records, key=lambda r: r["study"]["iteration"])
 
 
+def exchanges(store: Path, candidate: str | None = None) -> list[dict]:
+    """The study's LLM exchange log, or the part that led to one candidate."""
+    log = Store(store).llm_exchanges()
+    return log if candidate is None else [x for x in log if x["tags"].get("candidate") == candidate]
+
+
+def show_json(store: Path) -> dict:
+    return json.loads(subprocess.run(HPCMAP + ["store", "show", str(store), "--json"], cwd=REPO,
+                                     capture_output=True, text=True, check=True).stdout)
+
+
+def assert_tokens_match(log: list[dict], *servers: ScriptedLLM) -> None:
+    """The stored token counts are the ones the servers reported in `usage`, call for call."""
+    assert sum(x["prompt_tokens"] for x in log) == sum(s.prompt_tokens for s in servers) > 0
+    assert sum(x["completion_tokens"] for x in log) == sum(s.completion_tokens for s in servers) > 0
+
+
+def assert_no_key(directory: Path) -> None:
+    for path in directory.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
 def test_improving_replies_are_run_recorded_and_the_key_stays_off_disk(tmp_path):
     store = tmp_path / "study.h5"
     with ScriptedLLM([suggest(GOOD), suggest(LAYOUT)], default=Hang(60)) as server:
@@ -55,20 +78,18 @@ def test_improving_replies_are_run_recorded_and_the_key_stays_off_disk(tmp_path)
     assert first["outcome"] == second["outcome"] == "ok"
     assert "Region * * CPU SYSMEM;" in first["mapper_text"] and "C_order" in second["mapper_text"]
     assert "Region * * CPU SYSMEM;" in second["mapper_text"]          # applied on top of the first
-    exchanges = [x for r in (first, second) for x in r["study"]["llm"]]
-    assert len(exchanges) == 2
-    assert sum(x["prompt_tokens"] for x in exchanges) == server.prompt_tokens > 0
-    assert sum(x["completion_tokens"] for x in exchanges) == server.completion_tokens > 0
+    log = exchanges(store)
+    assert [x["tags"]["candidate"] for x in log[:2]] == [first["name"], second["name"]]
+    assert log[2]["error"].startswith("did not answer") and log[2]["iteration"] == 3   # the unanswered call too
+    assert_tokens_match(log, server)
     assert all(x["cost"] == pytest.approx((x["prompt_tokens"] * 2.5 + x["completion_tokens"] * 10) / 1e6)
-               for x in exchanges)
-    assert "Execution time" in exchanges[1]["messages"][1]["content"]   # the first candidate's result fed back
-    shown = json.loads(subprocess.run(HPCMAP + ["store", "show", str(store), "--json"], cwd=REPO,
-                                      capture_output=True, text=True, check=True).stdout)
+               for x in log)
+    assert "Execution time" in log[1]["messages"][1]["content"]   # the first candidate's result fed back
+    shown = show_json(store)
     assert shown["candidates"][0]["outcome"] == "ok"
+    assert shown["llm"]["calls"] == 3 and shown["llm"]["exchanges"] == log
     assert server.headers[0]["authorization"] == f"Bearer {KEY}"
-    for path in tmp_path.rglob("*"):
-        if path.is_file():
-            assert KEY.encode() not in path.read_bytes(), path
+    assert_no_key(tmp_path)
 
 
 def test_bad_replies_cost_no_run_and_the_tune_ends_valid(tmp_path):
@@ -81,12 +102,17 @@ def test_bad_replies_cost_no_run_and_the_tune_ends_valid(tmp_path):
     assert result["best"]["outcome"] == "ok"
     [only] = agent_records(store)                 # the empty suggestions of iteration 2 proposed nothing
     assert only["outcome"] == "ok" and "nosuch" not in only["mapper_text"]
-    purposes = [x["tags"]["purpose"] for x in only["study"]["llm"]]
-    assert purposes == ["propose", "repair", "repair"]
-    assert only["study"]["llm"][0]["reply"] == "{not json"
-    assert "fails the static check" in only["study"]["llm"][2]["messages"][1]["content"]
+    mine = exchanges(store, only["name"])
+    assert [x["tags"]["purpose"] for x in mine] == ["propose", "repair", "repair"]
+    assert mine[0]["reply"] == "{not json"
+    assert "fails the static check" in mine[2]["messages"][1]["content"]
     assert not [r for r in Store(store).records() if r["outcome"] == "invalid"]
     assert len(server.requests) == 5 + 4          # 429 and 500 retried; 1 + 3 repairs of the empty replies
+    log = exchanges(store)                        # iteration 2's four calls are kept although they gave nothing
+    assert [x["iteration"] for x in log] == [1, 1, 1, 2, 2, 2, 2]
+    assert [x["tags"]["candidate"] for x in log[3:]] == [None] * 4 and log[-1]["tags"]["result"] == "no_candidate"
+    assert_tokens_match(log, server)
+    assert result["llm"]["calls"] == 7 and result["llm"]["iterations_without_candidate"] == 1
 
 
 def test_resume_after_sigkill_mid_iteration_continues_from_the_stored_history(tmp_path):
@@ -123,6 +149,30 @@ def test_batch_proposes_distinct_candidates_in_one_iteration(tmp_path):
     records = agent_records(store)
     assert [r["study"]["iteration"] for r in records] == [1, 1]
     assert records[0]["mapper_text"] != records[1]["mapper_text"]
-    repeated = next(r for r in records if len(r["study"]["llm"]) == 2)   # the repeat was sent back, not run
-    assert "already measured" in repeated["study"]["llm"][1]["messages"][1]["content"]
+    repeated = next(exchanges(store, r["name"]) for r in records if len(exchanges(store, r["name"])) == 2)
+    assert "already measured" in repeated[1]["messages"][1]["content"]   # the repeat was sent back, not run
     assert len(server.requests) == 3
+
+
+def test_the_exchange_log_survives_the_server_going_away_and_grows_on_resume(tmp_path):
+    store = tmp_path / "study.h5"
+    with ScriptedLLM([suggest(GOOD), Gone()]) as gone:
+        proc = tune(gone, store, 3)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith("hpcmap: error: LLM endpoint")
+    assert "is not reachable" in proc.stderr
+    [first] = agent_records(store)
+    log = exchanges(store)
+    assert len(log) == 2 and log[0]["tags"]["candidate"] == first["name"]
+    assert "not reachable" in log[1]["error"] and "result" not in log[1]["tags"]   # cut short: not an iteration
+    assert_tokens_match(log, gone)
+    with ScriptedLLM([suggest(LAYOUT)], default=EMPTY) as back:
+        resumed = tune(back, store, 3, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    log = exchanges(store)
+    assert len(log) == 2 + 1 + 4 and log[:2] == exchanges(store)[:2]          # appended, never rewritten
+    assert [x["iteration"] for x in log[2:]] == [3, 4, 4, 4, 4]               # numbered on from the first session
+    assert_tokens_match(log, gone, back)
+    assert json.loads(resumed.stdout)["llm"]["iterations"] == 3               # two with candidates, one without
+    assert_no_key(tmp_path)
+

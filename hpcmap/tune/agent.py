@@ -13,7 +13,11 @@ starting mapper), and earlier results become OptoPrime's memory, so a resumed st
 where it stopped. A proposal that fails the
 static check, raises, or repeats a measured mapper is sent back to the LLM with the reason, up to
 `max_repairs` times, and costs no evaluation. Every LLM call of the last `propose` is in
-`last_exchanges` (prompts, replies, tokens, cost; never the key).
+`last_exchanges` (prompts, replies, tokens, cost; never the key), tagged with its slot, attempt,
+purpose and candidate; the last call of each slot also with how the slot ended (`result`: a
+candidate, one still invalid after the repairs, or none). The study takes them with
+`take_exchanges` into its store's exchange log, which also counts the iterations that ended
+without a candidate against the budget.
 
 Options (Context.options; all optional):
   model        chat model name (default gpt-4o-2024-08-06)
@@ -236,25 +240,32 @@ class AgentOptimizer:
         proposals: list[Candidate] = []
         for slot in range(max(k, 1)):
             try:
-                cand = self._propose_one(base, history, measured, slot, len(history) + len(proposals) + 1)
+                cand, result = self._propose_one(base, history, measured, slot,
+                                                 len(history) + len(proposals) + 1)
             except llm.LLMUnavailable as exc:
-                if proposals:          # keep what this batch already has; the record says what failed
+                if proposals:          # keep what this batch already has; the exchange log says what failed
                     break
                 raise llm.LLMUnavailable(f"{exc}; the results measured so far are kept "
                                          "(continue with --resume)") from None
             if cand is not None:
                 proposals.append(cand)
                 measured.add(mapper_key(cand.text))
-            for exchange in self.last_exchanges:
-                exchange.tags.setdefault("candidate", cand.name if cand else None)
+            mine = [x for x in self.last_exchanges if "candidate" not in x.tags]
+            for exchange in mine:
+                exchange.tags["candidate"] = cand.name if cand else None
+            if mine:
+                mine[-1].tags["result"] = result
         return proposals
 
-    def exchanges_of(self, name: str) -> list[dict]:
-        """The last propose's LLM calls that led to candidate `name`, as plain dicts for the store."""
-        return [e.as_dict() for e in self.last_exchanges if e.tags.get("candidate") == name]
+    def take_exchanges(self) -> list[dict]:
+        """The last propose's LLM calls as plain dicts, each handed out once (the study logs them)."""
+        taken = [e.as_dict() for e in self.last_exchanges]
+        self.last_exchanges.clear()
+        return taken
 
     def _propose_one(self, base: _Base, history: list[Evaluated], measured: set, slot: int,
-                     number: int) -> Candidate | None:
+                     number: int) -> tuple[Candidate | None, str]:
+        """One slot's candidate (None when the repairs produced none) and how the slot ended."""
         opto = self._opto
         node = opto.trace.node
         agent = self._agent_class(split_parts(base.text))
@@ -300,11 +311,12 @@ class AgentOptimizer:
                            "propose a different one.")
                 continue
             origin = f"agent: from {base.name}, changed {', '.join(changed)}, {attempt + 1} LLM call(s)"
-            return Candidate(name=f"agent-{number:03d}", text=text, origin=origin)
+            return Candidate(name=f"agent-{number:03d}", text=text, origin=origin), llm.CANDIDATE
         if last_invalid is not None:   # repairs spent: the study records it as invalid, without running it
             return Candidate(name=f"agent-{number:03d}", text=last_invalid[0],
-                             origin=f"agent: from {base.name}, still invalid after {self.max_repairs} repairs")
-        return None
+                             origin=f"agent: from {base.name}, still invalid after {self.max_repairs} repairs"
+                             ), llm.STILL_INVALID
+        return None, llm.NO_CANDIDATE
 
     def _check(self, text: str) -> str:
         from hpcmap.dsl.check import check_text

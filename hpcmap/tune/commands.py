@@ -110,6 +110,11 @@ def cmd_tune(args) -> int:
             target = Path(args.output) if args.output else store.path.parent / "best.map"
             study.write_mapper(outcome, target, app.name, str(base.machine.get("name", args.machine)))
     result = tune_json(outcome, app.name, str(base.machine.get("name", args.machine)), name, target, store.path)
+    from hpcmap.tune.llm import totals
+
+    llm_use = totals(store.llm_exchanges())
+    if llm_use["calls"]:
+        result["llm"] = llm_use
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -138,6 +143,10 @@ def _print_answer(result: dict, target: Path) -> None:
     console.print(target.read_text(), markup=False)
     console.print(f"[bold]best[/]: {best['name']}  median {best['stats']['median_s']:.6f} s over "
                   f"{best['stats']['n']} trial(s); {speed}; {result['evaluations']} evaluations; written to {target}")
+    if result.get("llm"):
+        from hpcmap.tune.llm import describe_totals
+
+        console.print(describe_totals(result["llm"]), markup=False)
 
 
 def cmd_report(args) -> int:

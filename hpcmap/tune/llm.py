@@ -44,10 +44,36 @@ class Exchange:
     cost: float = 0.0
     latency_s: float = 0.0
     error: str = ""
-    tags: dict[str, Any] = field(default_factory=dict)   # set by the agent: slot, attempt, purpose
+    tags: dict[str, Any] = field(default_factory=dict)   # set by the agent: slot, attempt, purpose, result
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+# How an iteration (one proposal slot) ended, in the `result` tag of its last exchange.
+CANDIDATE, STILL_INVALID, NO_CANDIDATE = "candidate", "still_invalid", "no_candidate"
+
+
+def totals(exchanges: list[dict]) -> dict:
+    """Calls, tokens and cost of recorded exchanges, and how the iterations they served ended: with a
+    candidate that passed the static check, one still invalid after the repairs, or none. An iteration
+    cut short by an unreachable endpoint has no `result` and is not counted."""
+    ended = [(x.get("tags") or {}).get("result") for x in exchanges]
+    counts = {kind: ended.count(kind) for kind in (CANDIDATE, STILL_INVALID, NO_CANDIDATE)}
+    return {"calls": len(exchanges), "prompt_tokens": sum(int(x.get("prompt_tokens") or 0) for x in exchanges),
+            "completion_tokens": sum(int(x.get("completion_tokens") or 0) for x in exchanges),
+            "cost": sum(float(x.get("cost") or 0.0) for x in exchanges),
+            "iterations": sum(counts.values()),
+            "iterations_without_valid_candidate": counts[STILL_INVALID] + counts[NO_CANDIDATE],
+            "iterations_still_invalid": counts[STILL_INVALID], "iterations_without_candidate": counts[NO_CANDIDATE]}
+
+
+def describe_totals(t: dict) -> str:
+    """One line for people: calls, tokens, cost, iterations without a valid candidate."""
+    return (f"LLM: {t['calls']} call(s), {t['prompt_tokens']} prompt + {t['completion_tokens']} completion tokens, "
+            f"cost {t['cost']:.4f}; {t['iterations']} iteration(s), {t['iterations_without_valid_candidate']} "
+            f"without a valid candidate ({t['iterations_still_invalid']} still invalid after the repairs, "
+            f"{t['iterations_without_candidate']} with no candidate)")
 
 
 @dataclass(frozen=True)
