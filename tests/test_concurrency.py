@@ -113,15 +113,16 @@ def _parse_list(text: str) -> list[int]:
     return cpus
 
 
-def run_eval(tmp_path: Path, spec: Path, store: Path) -> subprocess.CompletedProcess:
+def run_eval(tmp_path: Path, spec: Path, store: Path, launcher: tuple[str, ...] = (),
+             executor: tuple[str, ...] = ("--workers", "2")) -> subprocess.CompletedProcess:
     maps = []
     for i in range(2):
         path = tmp_path / f"cand{i}.map"
         path.write_text(f"# candidate {i}\nTask * CPU;\n")
         maps.append(str(path))
-    return subprocess.run([*HPCMAP, "eval", *maps, "--app", "stencil", "--size", SIZE, "--trials", "1",
+    return subprocess.run([*launcher, *HPCMAP, "eval", *maps, "--app", "stencil", "--size", SIZE, "--trials", "1",
                            "--timeout", "3", "--app-args", "-fault hang", "--machine", str(spec),
-                           "--workers", "2", "--store", str(store), "--json"],
+                           *executor, "--store", str(store), "--json"],
                           capture_output=True, text=True, timeout=300, cwd=REPO)
 
 
@@ -184,3 +185,19 @@ def test_study_that_needs_every_core_runs_one_at_a_time(tmp_path):
     first, second = sorted(candidates, key=lambda c: c["started_at"])
     assert first["finished_at"] <= second["started_at"]
     assert "ran beside" not in show(store).stdout
+
+
+@pytest.mark.mpi
+def test_mpi_ranks_on_one_host_are_marked_as_running_together(tmp_path):
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    if not mpiexec.exists():
+        pytest.skip("no mpiexec next to this Python (pip install mpi4py mpich)")
+    store = tmp_path / "ranks.h5"
+    proc = run_eval(tmp_path, machine_file(tmp_path, "one_cpu", 1), store, (str(mpiexec), "-n", "3"),
+                    ("--executor", "mpi"))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    candidates = json.loads(show(store, "--json").stdout)["candidates"]
+    assert sorted(c["worker"]["rank"] for c in candidates) == [1, 2]
+    assert all(c["worker"]["host"] and c["worker"]["cores"] for c in candidates)
+    names = {c["name"] for c in candidates}
+    assert all(c["contention"] and c["ran_beside"] == sorted(names - {c["name"]}) for c in candidates)
