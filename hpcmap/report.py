@@ -40,6 +40,7 @@ def _write_report(store: Store, records: list[dict], output: Path) -> Path:
              "<h2>Outcomes</h2>" + _table(["outcome", "candidates"], sorted(outcome_counts(records).items(),
                                                                          key=lambda kv: _outcome_order(kv[0]))),
              "<h2>Top candidates</h2>" + top_candidates_html(records),
+             llm_html(store.llm_exchanges()),
              trace_comparison_html(store.path, records)]
     output.write_text("<!doctype html><html><head><meta charset='utf-8'><title>hpcmap study "
                       f"{html.escape(store.study)}</title><style>{_CSS}</style></head><body>"
@@ -108,6 +109,22 @@ def top_candidates_html(records: list[dict]) -> str:
             "times may include their contention for memory bandwidth, caches or cores.</p>"
             if any(row[-1] != "none" for row in rows) else "")
     return _table(["#", "mapper", "median (s)", "95% CI", "trials", "ran beside"], rows) + note + "\n".join(diffs)
+
+
+def llm_html(exchanges: list[dict]) -> str:
+    """The LLM's calls, tokens and cost, and how many iterations ended without a valid candidate."""
+    if not exchanges:
+        return ""
+    from hpcmap.tune.llm import totals
+
+    t = totals(exchanges)
+    rows = [("calls", t["calls"]), ("prompt tokens", t["prompt_tokens"]),
+            ("completion tokens", t["completion_tokens"]), ("cost", f"{t['cost']:.4f}"),
+            ("iterations", t["iterations"]),
+            ("iterations without a valid candidate", t["iterations_without_valid_candidate"]),
+            ("... still invalid after the repairs", t["iterations_still_invalid"]),
+            ("... with no candidate", t["iterations_without_candidate"])]
+    return "<h2>LLM</h2>" + _table(["measure", "value"], rows)
 
 
 def trace_comparison_html(store_path: Path, records: list[dict]) -> str:

@@ -184,10 +184,11 @@ class Study:
         while True:
             records = self.records()
             measured = [r for r in records if _role(r) == CANDIDATE and r["outcome"] != INFRA_ERROR]
-            left = budget - len(measured)
+            exchanges = self.store.llm_exchanges()
+            empty = sum((x.get("tags") or {}).get("result") == NO_CANDIDATE for x in exchanges)
+            left = budget - len(measured) - empty   # an iteration that gave no candidate counts too
             if left <= 0:
                 return len(measured)
-            exchanges = self.store.llm_exchanges()
             iteration = 1 + max([_note(r).get("iteration", 0) for r in records]
                                 + [x.get("iteration", 0) for x in exchanges], default=0)
             status = self.status(records, phase, iteration, budget)
@@ -207,11 +208,10 @@ class Study:
                 known.add(req.key)
                 items.append((req, {"role": CANDIDATE, "iteration": iteration, "origin": cand.origin,
                                     "point": cand.point, "optimizer": getattr(optimizer, "name", "")}))
-            self._log_llm(optimizer, iteration, names)
-            if not proposals:
+            if not self._log_llm(optimizer, iteration, names) and not proposals:
                 return len(measured)
             if not items:
-                stalls += 1
+                stalls += bool(proposals)      # all already measured (an empty iteration is counted above)
                 if stalls >= 3:
                     return len(measured)
                 continue

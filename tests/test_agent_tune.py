@@ -176,3 +176,31 @@ def test_the_exchange_log_survives_the_server_going_away_and_grows_on_resume(tmp
     assert json.loads(resumed.stdout)["llm"]["iterations"] == 3               # two with candidates, one without
     assert_no_key(tmp_path)
 
+
+def test_iterations_without_a_valid_candidate_count_toward_the_budget_and_are_reported(tmp_path):
+    store = tmp_path / "study.h5"
+    script = [EMPTY, EMPTY, suggest(BAD_NAME), suggest(BAD_NAME), suggest(GOOD)]
+    with ScriptedLLM(script, default=EMPTY) as server:
+        proc = tune(server, store, 3, "--max-repairs", "1")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(server.requests) == 5                          # three iterations, then the budget is spent
+    result = json.loads(proc.stdout)
+    assert result["best"]["outcome"] == "ok"
+    assert {k: result["llm"][k] for k in ("calls", "iterations", "iterations_without_valid_candidate",
+                                            "iterations_still_invalid", "iterations_without_candidate")} == {
+        "calls": 5, "iterations": 3, "iterations_without_valid_candidate": 2, "iterations_still_invalid": 1,
+        "iterations_without_candidate": 1}
+    invalid, ok = agent_records(store)
+    assert (invalid["outcome"], invalid["study"]["iteration"]) == ("invalid", 2)
+    assert (ok["outcome"], ok["study"]["iteration"]) == ("ok", 3)
+    assert result["best"]["name"] != invalid["name"]
+    assert [x["iteration"] for x in exchanges(store)] == [1, 1, 2, 2, 3]
+    assert_tokens_match(exchanges(store), server)
+    assert show_json(store)["llm"]["iterations_without_valid_candidate"] == 2
+    shown = subprocess.run(HPCMAP + ["store", "show", str(store)], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout
+    assert "3 iteration(s), 2 without a valid candidate (1 still invalid after the repairs, 1 with no candidate)" \
+        in shown
+    report = subprocess.run(HPCMAP + ["report", str(store)], cwd=REPO, capture_output=True, text=True, check=True)
+    page = Path(report.stdout.strip()).read_text()
+    assert "<td>iterations without a valid candidate</td><td>2</td>" in page

@@ -24,8 +24,10 @@ def register(subparsers) -> None:
     p.add_argument("app", help="application name (specs/apps/APP.toml), e.g. stencil")
     p.add_argument("--optimizer", help=f"search technique: {', '.join(_optimizer_names()) or 'none installed'} "
                                        f"(default: {DEFAULT_OPTIMIZER}; on --resume, the study's own)")
-    p.add_argument("--budget", type=int, default=10, help="candidates to evaluate, default and expert not "
-                                                           "counted (default: 10)")
+    p.add_argument("--budget", type=int, default=10,
+                   help="candidates to evaluate, default and expert not counted (default: 10); the agent's "
+                        "budget is iterations: one whose candidate stayed invalid after the repairs, or that "
+                        "gave none, counts too, and the answer is still a mapper that ran correctly")
     p.add_argument("--batch", type=int, default=1, help="candidates proposed and run per iteration (default: 1)")
     p.add_argument("--seed", type=int, help="the optimizer's random seed (default: 0; on --resume, the study's)")
     add_study_arguments(p)
