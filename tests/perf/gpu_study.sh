@@ -80,7 +80,16 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 export LD_LIBRARY_PATH=$work/deps/blas/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 echo "setup: $((SECONDS - start)) s"
 
-# The matrix multiplications, built in the background while the first apps run.
+# The matrix multiplications, built in the background (in a session of their own, so that a build
+# still running when the time is up can be stopped) while the first apps run.
+build_mm() {
+  nice -n 19 cmake -S . -B "$work/build-mm" -DLEGION_INCLUDE_DIR="$HPCMAP_LEGION_HOME/wheel/include" \
+      -DLEGION_LIB_DIR="$HPCMAP_LEGION_HOME/wheel/lib" "${cuda[@]}" \
+      -DOPENBLAS_INCLUDE_DIR="$work/deps/blas/include" -DOPENBLAS_LIBRARY="$work/deps/blas/lib/libopenblas.so.0" \
+    && nice -n 19 cmake --build "$work/build-mm" --parallel "${STUDY_BUILD_JOBS:-16}" "${targets[@]}" \
+    && for app in $REST; do mkdir -p "$HPCMAP_BUILD_DIR/benchmarks/$app"
+         cp "$work/build-mm/benchmarks/$app/$app" "$HPCMAP_BUILD_DIR/benchmarks/$app/"; done
+}
 build_pid=
 if [[ -n $REST ]]; then
   cuda=(-DHPCMAP_CUDA=OFF)
@@ -88,13 +97,7 @@ if [[ -n $REST ]]; then
                                  -DCUDA_STUB_DIR=/usr/local/cuda/lib64/stubs)
   [[ ${#cpu[@]} == 1 ]] && cuda+=(-DCUDA_STUB_DIR=$("$py" -c "from hpcmap.legion import runtime; runtime.ensure(quiet=True); print(runtime.stub_dir())"))
   targets=(); for app in $REST; do targets+=(--target "$app"); done
-  ( nice -n 19 cmake -S . -B "$work/build-mm" -DLEGION_INCLUDE_DIR="$HPCMAP_LEGION_HOME/wheel/include" \
-        -DLEGION_LIB_DIR="$HPCMAP_LEGION_HOME/wheel/lib" "${cuda[@]}" \
-        -DOPENBLAS_INCLUDE_DIR="$work/deps/blas/include" -DOPENBLAS_LIBRARY="$work/deps/blas/lib/libopenblas.so.0" \
-      && nice -n 19 cmake --build "$work/build-mm" --parallel "${STUDY_BUILD_JOBS:-16}" "${targets[@]}" \
-      && for app in $REST; do mkdir -p "$HPCMAP_BUILD_DIR/benchmarks/$app"
-           cp "$work/build-mm/benchmarks/$app/$app" "$HPCMAP_BUILD_DIR/benchmarks/$app/"; done
-  ) > "$out/build.log" 2>&1 &
+  setsid bash -c "$(declare -p cuda targets work REST); $(declare -f build_mm); build_mm" > "$out/build.log" 2>&1 &
   build_pid=$!
 fi
 
@@ -113,9 +116,16 @@ step() {  # step NAME ARGS...: one study.py call with the time that is left
 }
 step first $FIRST --optimizers ccd --seeds 1 --starts default
 if [[ -n $build_pid ]]; then
-  echo "== waiting for the matrix multiplications' build"; wait "$build_pid"
-  echo "   build exit $?: $(grep -ci cublas "$out/build.log") cuBLAS line(s) in $out/build.log"; tail -2 "$out/build.log"
-  step rest $REST --optimizers ccd --seeds 1 --starts default
+  echo "== waiting for the matrix multiplications' build"
+  while kill -0 "$build_pid" 2>/dev/null && (( $(left) > 20 )); do sleep 2; done
+  if kill -0 "$build_pid" 2>/dev/null; then
+    kill -- -"$build_pid"; echo "   the build did not finish in time; stopped"; REST=
+  elif wait "$build_pid"; then
+    echo "   built: $(grep -ci cublas "$out/build.log") line(s) on cuBLAS in $out/build.log"
+    step rest $REST --optimizers ccd --seeds 1 --starts default
+  else
+    echo "   the build failed:"; tail -5 "$out/build.log"; REST=
+  fi
 fi
 step expert $FIRST $REST --optimizers ccd --seeds 1 --starts expert
 step more $FIRST $REST --optimizers ccd,random --seeds 3 --starts default,expert

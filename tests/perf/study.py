@@ -308,13 +308,18 @@ def table(apps: list[str], optimizers: list[str], starts: list[str], seeds: list
     return "\n".join(lines), best_of
 
 
+def statements(text: str) -> list[str]:
+    """A mapper's lines without comments and blank lines, for a diff that shows only what it does."""
+    return [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
 def mapper_diffs(best_of: dict[str, tuple[dict, Path]]) -> str:
     out = []
     for app, (rec, path) in best_of.items():
         expert = app_specs.load(app).expert_mapper.read_text()
         text = rec.get("mapper_text") or ""
-        diff = "\n".join(difflib.unified_diff(expert.splitlines(), text.splitlines(), "expert", rec["name"],
-                                              lineterm="", n=1))
+        diff = "\n".join(difflib.unified_diff(statements(expert), statements(text), "expert", rec["name"],
+                                              lineterm="", n=0))
         out.append(f"**{app}**: fastest valid mapper `{rec['name']}` ({path.relative_to(path.parents[1])}), "
                    f"median {rec['stats']['median_s']:.4f} s\n\n```diff\n{diff or '(the expert mapper itself)'}\n```")
     return "\n\n".join(out)
