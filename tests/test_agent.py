@@ -246,3 +246,15 @@ def test_the_language_reference_example_passes_the_checker():
     example = text.split("## Example", 1)[1].split("```")[1]
     _, diags = check_text(example, "example", load_app("circuit"))
     assert example.count(";") >= 8 and not [d.format() for d in diags if d.is_error]
+
+
+def test_profile_feedback_turns_on_profiling_under_the_store_unless_a_folder_is_named(tmp_path):
+    from argparse import Namespace
+
+    from hpcmap.tune.commands import profile_dir
+
+    store = str(tmp_path / "runs" / "s1.h5")
+    default = tmp_path / "runs" / "s1.tune" / "profiles"
+    assert profile_dir(Namespace(profile=None, feedback="profile", store=store)) == default
+    assert profile_dir(Namespace(profile="elsewhere", feedback="profile", store=store)) == Path("elsewhere")
+    assert profile_dir(Namespace(profile=None, feedback="suggest", store=store)) is None

@@ -204,3 +204,17 @@ def test_iterations_without_a_valid_candidate_count_toward_the_budget_and_are_re
     report = subprocess.run(HPCMAP + ["report", str(store)], cwd=REPO, capture_output=True, text=True, check=True)
     page = Path(report.stdout.strip()).read_text()
     assert "<td>iterations without a valid candidate</td><td>2</td>" in page
+
+
+def test_profile_feedback_profiles_each_candidate_under_the_stores_folder(tmp_path):
+    store = tmp_path / "study.h5"
+    with ScriptedLLM([suggest(GOOD), suggest(LAYOUT)], default=EMPTY) as server:
+        proc = tune(server, store, 2, "--feedback", "profile")          # no --profile DIR
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    first, second = agent_records(store)
+    logs = tmp_path / "study.tune" / "profiles"
+    for record in (first, second):
+        assert record["outcome"] == "ok" and record["trace"] == f"runs/{record['key']}"
+        assert list((logs / record["key"]).glob("prof_*")), record["name"]
+    prompt = exchanges(store, second["name"])[0]["messages"][1]["content"]
+    assert "Profile of this run" in prompt and "Execution time" in prompt    # the first candidate's trace fed back

@@ -34,11 +34,14 @@ def register(subparsers) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="where the best mapper is written "
                                                           "(default: best.map beside the store)")
     p.add_argument("--profile", metavar="DIR", help="run one extra profiled trial per valid candidate; its "
-                                                     "trace goes into the store (logs under DIR)")
+                                                     "trace goes into the store (logs under DIR; with "
+                                                     "--feedback profile, default STORE_STEM.tune/profiles)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     g = p.add_argument_group("agent optimizer")
     g.add_argument("--model", help="LLM model name")
-    g.add_argument("--feedback", choices=("raw", "explain", "suggest", "profile"), help="feedback given to the LLM")
+    g.add_argument("--feedback", choices=("raw", "explain", "suggest", "profile"),
+                   help="feedback given to the LLM: the outcome; + an explanation; + a suggestion (default); + "
+                        "where the time went in the candidate's profiled trial (turns on --profile)")
     g.add_argument("--price-in", type=float, help="price per million input tokens, for the cost figure")
     g.add_argument("--price-out", type=float, help="price per million output tokens, for the cost figure")
     g.add_argument("--llm-timeout", type=positive_seconds("--llm-timeout"), help="seconds allowed per LLM request")
@@ -88,8 +91,7 @@ def cmd_tune(args) -> int:
 
     with opened_executor(args) as executor:
         base = evaluate.make_requests(["default"], args.app, args.size, args.machine, args.trials, args.timeout,
-                                      app_arguments(args), args.legion_root,
-                                      Path(args.profile) if args.profile else None)[0]
+                                      app_arguments(args), args.legion_root, profile_dir(args))[0]
         app = apps.load(args.app)
         wanted = {"optimizer": args.optimizer or (None if args.resume else DEFAULT_OPTIMIZER),
                   "seed": args.seed if args.seed is not None else (None if args.resume else 0)}
@@ -122,6 +124,16 @@ def cmd_tune(args) -> int:
     else:
         _print_answer(result, target)
     return 0
+
+
+def profile_dir(args) -> Path | None:
+    """--profile DIR; with --feedback profile and no DIR, STORE_STEM.tune/profiles beside the store."""
+    if args.profile:
+        return Path(args.profile)
+    if args.feedback == "profile":
+        store = Path(args.store)
+        return store.parent / f"{store.stem}.tune" / "profiles"
+    return None
 
 
 def tune_json(outcome, app: str, machine_name: str, optimizer: str, mapper_file: Path, store: Path) -> dict:
