@@ -1,6 +1,8 @@
 """The expert mappers of the 3-D matrix multiplications (johnson, cosma, solomonik), read through
 `hpcmap dsl explain`: each placement launch writes a tile on the processor of the gemm point that
-owns it, and the leaves are spread evenly over a machine's GPUs."""
+owns it, and the leaves are spread evenly over a machine's GPUs. Solomonik's layer-0 launches
+(placement, whose third coordinate is a slot, not a layer, and the reduction into C) run where
+grid point (i, j, 0) computes."""
 from __future__ import annotations
 
 import json
@@ -19,11 +21,19 @@ GRIDS = {
                 ((3, 3, 3), {"place_a": (3, 1, 3), "place_b": (1, 3, 3), "place_c": (3, 3, 1)})],
     "cosma": [((1, 2, 2), {"place_a": (1, 2, 2), "place_b": (1, 2, 2), "place_c": (1, 2, 2)}),
               ((3, 1, 2), {"place_a": (3, 1, 2), "place_b": (3, 1, 2), "place_c": (3, 1, 2)})],
-    "solomonik": [((2, 2, 2), {"place_a": (2, 2, 1), "place_b": (2, 2, 1), "place_c": (2, 2, 1),
-                               "reduce_layers": (2, 2, 2)}),
+    "solomonik": [((2, 2, 1), {"place_a": (2, 2, 1), "place_b": (2, 2, 1), "place_c": (2, 2, 1)}),
+                  ((2, 2, 2), {"place_a": (2, 2, 1), "place_b": (2, 2, 1), "place_c": (2, 2, 1),
+                               "reduce_layers": (2, 2, 1)}),
+                  ((3, 2, 2), {"place_a": (3, 2, 2), "place_b": (3, 2, 1), "place_c": (3, 2, 1),
+                               "reduce_layers": (3, 2, 1)}),  # L = 3 steps: A has two slots
                   ((3, 3, 2), {"place_a": (3, 3, 1), "place_b": (3, 3, 1), "place_c": (3, 3, 1)})],
 }
 CASES = [(app, grid, faces) for app, grids in GRIDS.items() for grid, faces in grids]
+
+
+def owner(app: str, point: tuple[int, ...]) -> tuple[int, ...]:
+    """The gemm point whose processor a placement or reduction point belongs on."""
+    return (point[0], point[1], 0) if app == "solomonik" else point
 
 
 def placements(app: str, task: str, domain: tuple[int, ...], machine: str = "h100x4") -> dict:
@@ -40,7 +50,7 @@ def test_tiles_are_placed_where_they_are_computed(app, grid, faces):
     gemm = placements(app, "gemm", grid)
     for task, face in faces.items():
         placed = placements(app, task, face)
-        assert placed and all(gemm[point] == where for point, where in placed.items()), (task, placed, gemm)
+        assert placed and all(gemm[owner(app, point)] == where for point, where in placed.items()), (task, placed, gemm)
 
 
 @pytest.mark.parametrize("app, grid", [("johnson", (2, 2, 2)), ("cosma", (1, 2, 2)), ("cosma", (2, 2, 2)),

@@ -1,20 +1,26 @@
 /* Solomonik's 2.5-D matrix multiplication: C = A * B on gx x gy x c processors, c layers of a
  * gx x gy grid (square, r x r, unless flags say otherwise).
  *
- * The matrices start on layer 0 in a 2-D block distribution: the placement tasks write A, B and
- * C (zeroed) tile (i, j) at point (i, j, 0). Layer l owns the l-th slab of the inner dimension,
- * cut into L blocks (L = `-steps`, by default max(gx, gy)), and runs L Cannon-style steps on it:
- * at step s, point (i, j, l) multiplies block (i, l L + (i + j + s) mod L) of A by block
- * (l L + (i + j + s) mod L, j) of B into its layer's partial C tile (zeroed by a Legion fill),
- * which it keeps across the steps. The first step pulls each layer's slab from layer 0 (the
- * replication); after that the blocks a point needs next are the ones its neighbours
- * (i, j + 1, l) and (i + 1, j, l) just used (the shift). Finally `reduce_layers` sums the c partial tiles of C(i, j) into C with a
- * Legion sum reduction (LEGION_REDOP_SUM_FLOAT64). c = 1 is Cannon's algorithm; more layers
- * trade memory (c copies of C) for fewer, shorter shifts.
+ * The inner dimension is cut into L super-blocks (L = `-steps`, by default max(gx, gy)), each cut
+ * again into c blocks, one per layer: layer l owns block l of every super-block. At step s, point
+ * (i, j, l) multiplies A's block l of super-block (i + j + s) mod L in block row i by B's block l
+ * of that super-block in block column j, Cannon's schedule in every layer at once. The point
+ * keeps its partial C tile across the steps; layer 0's partial is C itself, so with c = 1 this is
+ * Cannon's algorithm exactly.
+ *
+ * Data starts on layer 0: the placement tasks write A's super-block (i, (i + j) mod L) and B's
+ * ((i + j) mod L, j) at point (i, j, 0) (Cannon's skew; when L exceeds the grid side, point
+ * (i, j, r) holds the super-blocks after the first gy, or gx, of its row or column), and zero C's
+ * tile (i, j) there. Timed, per multiplication: the first step, where each layer reads its block
+ * of the super-blocks on layer 0 (the replication, 1/c of a super-block per layer); the shifts,
+ * where a point reads the blocks its neighbours (i, j + 1, l) and (i + 1, j, l) used one step
+ * before; and `reduce_layers`, which adds the partial tiles of layers 1..c-1 into C's tile (i, j)
+ * where it lives (c > 1 only). The layers' partials are one region, C_layers (layer l in rows
+ * l m ..), whose first m rows are C; layers 1..c-1 are zeroed by a Legion fill before each
+ * multiplication. More layers trade memory (c copies of C) for fewer, shorter shifts.
  *
  * The grid comes from the processor count (r x r x c using the most processors, c <= max(r, 2))
- * or from `-gx`, `-gy`, `-c`; the common flags are in matmul.h. Placement is untimed; each timed
- * iteration places the matrices again, so replication, shifts and reduction are timed. */
+ * or from `-gx`, `-gy`, `-c`; the common flags are in matmul.h. */
 #include <cmath>
 
 #include "hpcmap_app.h"
@@ -34,7 +40,7 @@ namespace {
 enum TaskIDs { REDUCE_LAYERS_TASK_ID = matmul::FIRST_APP_TASK_ID };
 
 typedef FieldAccessor<LEGION_READ_ONLY, double, 2, coord_t, Realm::AffineAccessor<double, 2, coord_t>> ROAcc;
-typedef ReductionAccessor<SumReduction<double>, true, 2, coord_t, Realm::AffineAccessor<double, 2, coord_t>> SumAcc;
+typedef FieldAccessor<LEGION_READ_WRITE, double, 2, coord_t, Realm::AffineAccessor<double, 2, coord_t>> RWAcc;
 
 struct Layers {
   coord_t r = 1, c = 1;  // an r x r grid in each of c layers
@@ -65,39 +71,53 @@ matmul::Tile tile_of(const ACC &acc, Rect<2> rect)
   return t;
 }
 
-/* Region 0: a layer's partial C tile (read); region 1: the same tile of C (sum reduction). */
-std::pair<matmul::Tile, matmul::Tile> fold_operands(const std::vector<PhysicalRegion> &regions, Runtime *rt)
+Rect<2> rect_of(Runtime *rt, const PhysicalRegion &pr)
 {
-  Rect<2> part = rt->get_index_space_domain(regions[0].get_logical_region().get_index_space());
-  Rect<2> sum = rt->get_index_space_domain(regions[1].get_logical_region().get_index_space());
-  return {tile_of(SumAcc(regions[1], matmul::FID_VALUE, LEGION_REDOP_SUM_FLOAT64), sum),
-          tile_of(ROAcc(regions[0], matmul::FID_VALUE), part)};
+  return rt->get_index_space_domain(pr.get_logical_region().get_index_space());
+}
+
+/* Region 0: C's tile (read-write); regions 1..: the same tile of layers 1.. (read). */
+matmul::Tile fold_target(const std::vector<PhysicalRegion> &regions, Runtime *rt)
+{
+  return tile_of(RWAcc(regions[0], matmul::FID_VALUE), rect_of(rt, regions[0]));
+}
+
+matmul::Tile fold_source(const std::vector<PhysicalRegion> &regions, size_t index, Runtime *rt)
+{
+  return tile_of(ROAcc(regions[index], matmul::FID_VALUE), rect_of(rt, regions[index]));
 }
 
 void reduce_layers_cpu(const Task *, const std::vector<PhysicalRegion> &regions, Context, Runtime *rt)
 {
-  auto [c, p] = fold_operands(regions, rt);
-  for (long long r = 0; r < c.rows; r++)
-    for (long long j = 0; j < c.cols; j++) c.base[r * c.ld + j * c.cs] += p.base[r * p.ld + j * p.cs];
+  matmul::Tile c = fold_target(regions, rt);
+  for (size_t l = 1; l < regions.size(); l++) {
+    matmul::Tile p = fold_source(regions, l, rt);
+    for (long long r = 0; r < c.rows; r++)
+      for (long long j = 0; j < c.cols; j++) c.base[r * c.ld + j * c.cs] += p.base[r * p.ld + j * p.cs];
+  }
 }
 
 #ifdef HPCMAP_USE_CUDA
 void reduce_layers_gpu(const Task *, const std::vector<PhysicalRegion> &regions, Context, Runtime *rt)
 {
-  auto [c, p] = fold_operands(regions, rt);
-  solomonik::fold_gpu(c, p, Realm::Cuda::get_task_cuda_stream());
+  matmul::Tile c = fold_target(regions, rt);
+  for (size_t l = 1; l < regions.size(); l++)
+    solomonik::fold_gpu(c, fold_source(regions, l, rt), Realm::Cuda::get_task_cuda_stream());
   Realm::Cuda::set_task_ctxsync_required(false);
 }
 #endif
 
-void reduce_layers(Context ctx, Runtime *rt, IndexSpace grid, LogicalPartition partial_view, LogicalRegion partial,
-                   LogicalPartition c_view, LogicalRegion c)
+/* C(i, j) += the partial tiles (i, j) of layers 1.., one launch over layer 0's grid. */
+void reduce_layers(Context ctx, Runtime *rt, IndexSpace layer0, LogicalPartition c_tiles,
+                   const std::vector<LogicalPartition> &upper, LogicalRegion layers)
 {
-  IndexLauncher launcher(REDUCE_LAYERS_TASK_ID, grid, UntypedBuffer(), ArgumentMap());
-  launcher.add_region_requirement(RegionRequirement(partial_view, 0, LEGION_READ_ONLY, LEGION_EXCLUSIVE, partial));
+  IndexLauncher launcher(REDUCE_LAYERS_TASK_ID, layer0, UntypedBuffer(), ArgumentMap());
+  launcher.add_region_requirement(RegionRequirement(c_tiles, 0, LEGION_READ_WRITE, LEGION_EXCLUSIVE, layers));
   launcher.add_field(0, matmul::FID_VALUE);
-  launcher.add_region_requirement(RegionRequirement(c_view, 0, LEGION_REDOP_SUM_FLOAT64, LEGION_EXCLUSIVE, c));
-  launcher.add_field(1, matmul::FID_VALUE);
+  for (size_t l = 0; l < upper.size(); l++) {
+    launcher.add_region_requirement(RegionRequirement(upper[l], 0, LEGION_READ_ONLY, LEGION_EXCLUSIVE, layers));
+    launcher.add_field(l + 1, matmul::FID_VALUE);
+  }
   rt->execute_index_space(ctx, launcher);
 }
 
@@ -107,6 +127,8 @@ IndexSpace box(Context ctx, Runtime *rt, coord_t x, coord_t y, coord_t z, const 
   rt->attach_name(is, name);
   return is;
 }
+
+coord_t ceil_div(coord_t a, coord_t b) { return (a + b - 1) / b; }
 
 void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, Runtime *rt)
 {
@@ -129,34 +151,50 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
     exit(2);
   }
   opt.gx = gx, opt.gy = gy;
-  const coord_t kb = c * steps;  // blocks of the inner dimension, `steps` per layer
+  const coord_t L = steps, kb = c * steps;  // super-blocks of the inner dimension, and their blocks
 
   LogicalRegion a = matmul::create_matrix(ctx, rt, "A", m, k);
   LogicalRegion b = matmul::create_matrix(ctx, rt, "B", k, n);
-  LogicalRegion cm = matmul::create_matrix(ctx, rt, "C", m, n);
   LogicalRegion partial = matmul::create_matrix(ctx, rt, "C_layers", c * m, n);  // layer l: rows l m ..
   IndexSpace layer0 = box(ctx, rt, gx, gy, 1, "layer0"), grid = box(ctx, rt, gx, gy, c, "grid");
+  IndexSpace layer_colors = rt->create_index_space(ctx, Rect<1>(0, c - 1));
+  LogicalPartition by_layer = matmul::tile_view(ctx, rt, partial, layer_colors, [&](const DomainPoint &p) {
+    return matmul::tile_rect(c * m, n, c, 1, p[0], 0);
+  }, "C_layers_by_layer");
+  LogicalRegion cm = rt->get_logical_subregion_by_color(ctx, by_layer, DomainPoint(Point<1>(0)));
+  rt->attach_name(cm, "C");
 
-  /* Placement on layer 0, 2-D blocks. */
-  LogicalPartition a_tiles = matmul::tile_view(ctx, rt, a, layer0,
-                                               [&](const DomainPoint &p) { return matmul::tile_rect(m, k, gx, gy, p[0], p[1]); },
-                                               "A_tiles");
-  LogicalPartition b_tiles = matmul::tile_view(ctx, rt, b, layer0,
-                                               [&](const DomainPoint &p) { return matmul::tile_rect(k, n, gx, gy, p[0], p[1]); },
-                                               "B_tiles");
+  /* Placement on layer 0, skewed: point (i, j, r) holds super-block (i + j + r gy) mod L of A's
+   * block row i and (i + r gx + j) mod L of B's block column j, while r gy + j < L (r gx + i < L). */
+  const coord_t a_slots = ceil_div(L, gy), b_slots = ceil_div(L, gx);
+  auto nothing = Rect<2>(Point<2>(0, 0), Point<2>(-1, -1));
+  LogicalPartition a_home = matmul::tile_view(ctx, rt, a, box(ctx, rt, gx, gy, a_slots, "a_home"),
+                                              [&](const DomainPoint &p) {
+    coord_t jj = p[1] + p[2] * gy;
+    return jj < L ? matmul::tile_rect(m, k, gx, L, p[0], (p[0] + jj) % L) : nothing;
+  }, "A_tiles");
+  LogicalPartition b_home = matmul::tile_view(ctx, rt, b, box(ctx, rt, gx, gy, b_slots, "b_home"),
+                                              [&](const DomainPoint &p) {
+    coord_t ii = p[0] + p[2] * gx;
+    return ii < L ? matmul::tile_rect(k, n, L, gy, (ii + p[1]) % L, p[1]) : nothing;
+  }, "B_tiles");
   LogicalPartition c_tiles = matmul::tile_view(ctx, rt, cm, layer0,
                                                [&](const DomainPoint &p) { return matmul::tile_rect(m, n, gx, gy, p[0], p[1]); },
                                                "C_tiles");
-  /* Each layer's partial C tiles, and C's tiles as the layers' reduction target. */
-  LogicalPartition c_partial = matmul::tile_view(ctx, rt, partial, grid, [&](const DomainPoint &p) {
-    Rect<2> t = matmul::tile_rect(m, n, gx, gy, p[0], p[1]);
-    return Rect<2>(Point<2>(t.lo[0] + p[2] * m, t.lo[1]), Point<2>(t.hi[0] + p[2] * m, t.hi[1]));
-  }, "C_partial");
-  LogicalPartition c_reduce = matmul::tile_view(ctx, rt, cm, grid,
-                                                [&](const DomainPoint &p) { return matmul::tile_rect(m, n, gx, gy, p[0], p[1]); },
-                                                "C_reduce");
-  /* Step s: the skewed inner block of each point's layer. */
-  auto block = [=](const DomainPoint &p, coord_t s) { return p[2] * steps + (p[0] + p[1] + s) % steps; };
+  /* Each layer's partial C tile (layer 0's is C's), over the grid and, for layers 1.., over layer 0's grid. */
+  auto layer_tile = [=](coord_t i, coord_t j, coord_t l) {
+    Rect<2> t = matmul::tile_rect(m, n, gx, gy, i, j);
+    return Rect<2>(Point<2>(t.lo[0] + l * m, t.lo[1]), Point<2>(t.hi[0] + l * m, t.hi[1]));
+  };
+  LogicalPartition c_partial = matmul::tile_view(ctx, rt, partial, grid,
+                                                 [&](const DomainPoint &p) { return layer_tile(p[0], p[1], p[2]); },
+                                                 "C_partial");
+  std::vector<LogicalPartition> upper;
+  for (coord_t l = 1; l < c; l++)
+    upper.push_back(matmul::tile_view(ctx, rt, partial, layer0,
+                                      [&](const DomainPoint &p) { return layer_tile(p[0], p[1], l); }, "C_partial"));
+  /* Step s: block l of super-block (i + j + s) mod L, at point (i, j, l). */
+  auto block = [=](const DomainPoint &p, coord_t s) { return c * ((p[0] + p[1] + s) % L) + p[2]; };
   std::vector<LogicalPartition> a_shift, b_shift;
   for (coord_t s = 0; s < steps; s++) {
     a_shift.push_back(matmul::tile_view(ctx, rt, a, grid,
@@ -169,10 +207,10 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
 
   double elapsed = 0.0;
   for (int it = 0; it < opt.warmup + opt.iters; it++) {
-    matmul::place(ctx, rt, matmul::PLACE_A_TASK_ID, a_tiles, a);
-    matmul::place(ctx, rt, matmul::PLACE_B_TASK_ID, b_tiles, b);
-    matmul::place(ctx, rt, matmul::PLACE_C_TASK_ID, c_tiles, cm);
-    rt->fill_field(ctx, partial, partial, matmul::FID_VALUE, 0.0);  // deferred: zeroed where each layer maps it
+    if (c > 1) rt->fill_field(ctx, partial, partial, matmul::FID_VALUE, 0.0);  // deferred: zeroed where mapped
+    matmul::place(ctx, rt, matmul::PLACE_A_TASK_ID, a_home, a);
+    matmul::place(ctx, rt, matmul::PLACE_B_TASK_ID, b_home, b);
+    matmul::place(ctx, rt, matmul::PLACE_C_TASK_ID, c_tiles, partial);
     bool last = it == opt.warmup + opt.iters - 1;
     long long t0 = hpcmap_app::fenced_time_us(ctx, rt);
     for (coord_t s = 0; s < steps; s++) {
@@ -180,12 +218,20 @@ void top_level(const Task *, const std::vector<PhysicalRegion> &, Context ctx, R
       matmul::gemm(ctx, rt, grid, c_partial, partial, a_shift[matmul::a_step_read(opt, (int)s, (int)steps)], a,
                    b_shift[s], b, false, corrupt);
     }
-    reduce_layers(ctx, rt, grid, c_partial, partial, c_reduce, cm);
+    if (c > 1) reduce_layers(ctx, rt, layer0, c_tiles, upper, partial);
     long long t1 = hpcmap_app::fenced_time_us(ctx, rt);
     if (it >= opt.warmup) elapsed += (t1 - t0) * 1e-6;
   }
 
-  long long wrong = matmul::check(ctx, rt, opt, a, b, cm);
+  /* The check takes C as a region of its own: C_layers' first m rows, copied (untimed). */
+  LogicalRegion result = matmul::create_matrix(ctx, rt, "C_result", m, n);
+  CopyLauncher copy;
+  copy.add_copy_requirements(RegionRequirement(cm, LEGION_READ_ONLY, LEGION_EXCLUSIVE, partial),
+                             RegionRequirement(result, LEGION_WRITE_DISCARD, LEGION_EXCLUSIVE, result));
+  copy.add_src_field(0, matmul::FID_VALUE);
+  copy.add_dst_field(0, matmul::FID_VALUE);
+  rt->issue_copy_operation(ctx, copy);
+  long long wrong = matmul::check(ctx, rt, opt, a, b, result);
   matmul::report(rt, "solomonik", opt, elapsed, wrong,
                  "\"c\": " + std::to_string(c) + ", \"steps\": " + std::to_string(steps) +
                      ", \"procs\": " + std::to_string(opt.procs));
