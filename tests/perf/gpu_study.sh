@@ -112,7 +112,7 @@ step() {  # step NAME ARGS...: one study.py call with the time that is left
   if (( t < 20 )); then echo "== $name: skipped, $t s left"; return; fi
   echo "== $name ($t s left)"
   "$py" tests/perf/study.py "$@" "${common[@]}" --wall-limit "$t" > "$out/$name.log" 2>&1
-  echo "   exit $?; $(grep -c ': ok' "$out/$name.log") ok runs; $(tail -1 "$out/$name.log")"
+  echo "   exit $?; $(grep -c ': ok' "$out/$name.log") ok runs; $(grep -E '^study: (stopped|error|interrupted)' "$out/$name.log" | tail -1)"
 }
 step first $FIRST --optimizers ccd --seeds 1 --starts default
 if [[ -n $build_pid ]]; then
