@@ -53,8 +53,8 @@ def cuda_home() -> Path:
 
 
 def vendor_dir() -> Path:
-    """The vendored sources: HPCMAP_VENDOR_DIR, else `shared/vendor` beside the checkout."""
-    return Path(os.environ.get("HPCMAP_VENDOR_DIR", ROOT.parent / "shared" / "vendor"))
+    """The vendored Legion source: HPCMAP_VENDOR_DIR, else the repository's `vendor/legion`."""
+    return Path(os.environ.get("HPCMAP_VENDOR_DIR", ROOT / "vendor" / "legion"))
 
 
 def snapshot() -> Path:
@@ -63,6 +63,17 @@ def snapshot() -> Path:
         raise UserError(f"no Legion source snapshot ({_SNAPSHOT_NAME}) in {vendor_dir()}; "
                         "set HPCMAP_VENDOR_DIR to the folder that holds it")
     return found[-1]
+
+
+def check_snapshot(path: Path) -> None:
+    """Refuse a snapshot whose checksum differs from the one its folder's SHA256SUMS records."""
+    sums = path.parent / "SHA256SUMS"
+    if not sums.exists():
+        return
+    lines = (line.split(maxsplit=1) for line in sums.read_text().splitlines() if line.strip())
+    wanted = {name.strip().lstrip("*"): digest for digest, name in lines}.get(path.name)
+    if wanted and _file_digest(path) != wanted:
+        raise UserError(f"{path} does not match its checksum in {sums}; it is damaged or was replaced")
 
 
 def mpi_home() -> Path:
@@ -136,7 +147,8 @@ def _build(options: BuildOptions, prefix: Path, jobs: int, quiet: bool) -> None:
         src, tree = Path(tmp) / "src", Path(tmp) / "build"
         src.mkdir()
         _say(quiet, f"building Legion with the {options.network} network into {prefix} "
-                    f"(once per machine; about 11 minutes on 2 cores)")
+                    f"(once per machine; about 11-15 minutes on 2 cores)")
+        check_snapshot(snapshot())
         _run(["tar", "-C", str(src), "-xJf", str(snapshot())], "unpacking the Legion source", quiet)
         if options.cuda:
             _tolerate_destroyed_context(src)

@@ -135,7 +135,7 @@ def for_nodes(nodes: int, legion_root: str | None = None, quiet: bool = False) -
     prefix = network.find_installed()
     if prefix is None:
         raise UserError(f"a machine of {nodes} nodes needs Legion with a network module, which the wheel's lacks; "
-                        "run `hpcmap legion build-runtime --network mpi` once (about 11 minutes on 2 cores) "
+                        "run `hpcmap legion build-runtime --network mpi` once (about 11-15 minutes on 2 cores) "
                         "or set LEGION_ROOT to a network-enabled Legion install")
     if not has_real_driver():
         _ensure_stub(quiet)
