@@ -3,6 +3,7 @@ Legion process starts (the real multi-process runs are in test_multinode_mpi.py)
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,3 +65,14 @@ def test_gpus_the_host_lacks_are_refused(tmp_path):
     done = hpcmap("run", "stencil", "--machine", spec, "--trials", "1", "--json")
     assert_one_error_line(done, f"asks for {have + 1} GPU(s) on this host, which has {have}")
     assert not done.stdout.strip()
+
+
+def test_a_cuda_runtime_build_without_nvcc_is_refused_before_it_starts(tmp_path):
+    tools = tmp_path / "bin"  # cmake, but no nvcc anywhere
+    tools.mkdir()
+    (tools / "cmake").symlink_to(shutil.which("cmake"))
+    env = {**os.environ, "PATH": str(tools), "CUDA_HOME": str(tmp_path / "no-cuda"), "XDG_CACHE_HOME": str(tmp_path)}
+    env.pop("CUDACXX", None)
+    done = hpcmap("legion", "build-runtime", "--network", "mpi", "--cuda", env=env)
+    assert_one_error_line(done, "a --cuda build needs nvcc")
+    assert not (tmp_path / "hpcmap").exists()  # nothing started: no lock, no build folder

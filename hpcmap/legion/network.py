@@ -7,6 +7,7 @@ snapshot, the options and the MPI version, so every checkout on the machine shar
 """
 from __future__ import annotations
 
+import ctypes.util
 import fcntl
 import hashlib
 import json
@@ -50,6 +51,20 @@ class BuildOptions:
 
 def cuda_home() -> Path:
     return Path(os.environ.get("CUDA_HOME", "/usr/local/cuda"))
+
+
+def check_cuda_toolkit() -> None:
+    """Refuse a CUDA build that CMake could not configure: it needs nvcc, and a libcuda to link
+    Realm against (the NVIDIA driver's, or the stub in the toolkit's lib64/stubs)."""
+    if not (os.environ.get("CUDACXX") or shutil.which("nvcc") or (cuda_home() / "bin" / "nvcc").exists()):
+        raise UserError(f"a --cuda build needs nvcc, which is neither on PATH nor in {cuda_home()}/bin; "
+                        "install the CUDA toolkit or set CUDA_HOME")
+    stubs = [cuda_home() / d / "libcuda.so" for d in ("lib64", "lib", "lib64/stubs", "lib/stubs")]
+    stubs += list(cuda_home().glob("targets/*/lib/stubs/libcuda.so"))
+    if not (ctypes.util.find_library("cuda") or any(s.exists() for s in stubs)):
+        raise UserError(f"a --cuda build links against libcuda, and this host has neither the NVIDIA driver nor "
+                        f"the toolkit's stub ({cuda_home()}/lib64/stubs/libcuda.so); build on a GPU host or "
+                        "install the toolkit's stubs")
 
 
 def vendor_dir() -> Path:
@@ -132,6 +147,8 @@ def build_runtime(options: BuildOptions, jobs: int | None = None, quiet: bool = 
         raise UserError("cmake is not installed; install it (e.g. `apt-get install cmake`) and retry")
     if not (mpi_home() / "include" / "mpi.h").exists():
         raise UserError(f"no mpi.h under {mpi_home()}; run `make setup` to install the mpich package")
+    if options.cuda:
+        check_cuda_toolkit()
     jobs = jobs or os.cpu_count() or 2
     prefix.parent.mkdir(parents=True, exist_ok=True)
     with open(prefix.parent / f"{prefix.name}.lock", "w") as lock:
