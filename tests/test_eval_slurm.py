@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -17,7 +18,73 @@ from hpcmap.evaluate import make_requests
 from hpcmap.store import Store
 from test_eval_local import HPCMAP, INVALID, REPO, SECRET, SIZE, _contents, mapper_files, run_cli
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("current_cluster")]
+
+# The compute nodes' machine spec: the local cluster's nodes are one host, so its jobs are small.
+NODE_SPEC = """name = "cluster-node"
+nodes = 1
+[node]
+cpus = {cpus}
+utility = 1
+sysmem_mb = 512
+"""
+
+
+def wait_for(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stored(store: Path) -> int:
+    try:
+        return len(Store(store).keys())
+    except Exception:
+        return 0
+
+
+def study_jobs(stem: str) -> dict[str, str]:
+    """Job id -> state of the study's jobs in squeue (their names start with `hpcmap-STEM-`)."""
+    out = subprocess.run(["squeue", "-h", "-o", "%i %j %T"], capture_output=True, text=True, timeout=30).stdout
+    return {job: state for job, name, state in (ln.split() for ln in out.splitlines())
+            if name.startswith(f"hpcmap-{stem}-")}
+
+
+def start_now(job: str) -> None:
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
+
+
+def cancel_study(stem: str) -> None:
+    jobs = list(study_jobs(stem))
+    if jobs:
+        subprocess.run(["scancel", *jobs], timeout=30)
+
+
+# Jobs submitted with these options wait for a start time an hour away: none runs until the test
+# starts it (start_now), so what is finished when the test acts does not depend on the machine's speed.
+HELD = ("--sbatch", "begin=now+1hour")
+
+
+@pytest.fixture(scope="module")
+def current_cluster(slurm_cluster):
+    """The cluster with today's configuration (accounts and QOS enforced, nodes large enough for a job of
+    NODE_SPEC); `up` restarts it only if its configuration changed."""
+    up = subprocess.run([*HPCMAP, "cluster", "up", "--nodes", str(len(slurm_cluster["nodes_configured"]))],
+                        capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert up.returncode == 0, up.stderr
+    return slurm_cluster
+
+
+def node_spec(directory: Path, cpus: int = 1) -> str:
+    """A spec file of the cluster's nodes under `directory` (a job of it asks for cpus + 4 CPUs)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"node{cpus}.toml"
+    path.write_text(NODE_SPEC.format(cpus=cpus))
+    return str(path)
 
 
 def sacct(job_ids: list[str]) -> dict[str, dict[str, str]]:
@@ -50,8 +117,51 @@ def squeue_running(name: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def base(slurm_cluster):
-    return make_requests(["default"], "stencil", SIZE, trials=2, timeout_s=60)[0]
+def base(current_cluster, tmp_path_factory):
+    return make_requests(["default"], "stencil", SIZE, node_spec(tmp_path_factory.mktemp("spec")), trials=2,
+                         timeout_s=60)[0]
+
+
+def legion_threads_of(job: str) -> int:
+    """Threads of the Legion process of a running job, once their number has settled."""
+    def count() -> int | None:
+        out = subprocess.run(["scontrol", "listpids", job], capture_output=True, text=True, timeout=30).stdout
+        for pid in (ln.split()[0] for ln in out.splitlines()[1:] if ln.split()):
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "stencil":
+                    return len(list(Path(f"/proc/{pid}/task").iterdir()))
+            except OSError:
+                continue
+        return None
+
+    seen: list[int | None] = []
+    deadline = time.monotonic() + 120
+    while len(seen) < 10 or seen[-1] is None or len(set(seen[-10:])) > 1:
+        assert time.monotonic() < deadline, seen
+        seen.append(count())
+        time.sleep(0.2)
+    return seen[-1]
+
+
+def test_job_holds_a_cpu_for_each_thread_of_its_legion_process(slurm_cluster, tmp_path):
+    name = f"threads-{uuid.uuid4().hex[:6]}"
+    req = make_requests(["default"], "stencil", SIZE, node_spec(tmp_path, cpus=2), trials=1, timeout_s=120,
+                        app_args=["-fault", "hang"])[0]
+    ex = SlurmExecutor(SlurmOptions(folder=str(tmp_path / "submitit"), job_name=name, array=False, retries=0))
+    results = ex.submit([req])
+    try:
+        deadline = time.monotonic() + 60
+        while not squeue_running(name):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        [job] = squeue_running(name)
+        shown = subprocess.run(["scontrol", "show", "job", job], capture_output=True, text=True, timeout=30).stdout
+        allocated = int(re.search(r"NumCPUs=(\d+)", shown).group(1))
+        # 2 CPU and 1 utility processors, Realm's 2 background workers and the main thread
+        assert allocated == legion_threads_of(job) == 6
+    finally:
+        ex.close()
+        results.close()
 
 
 def test_eight_candidates_on_four_nodes(base, tmp_path):
@@ -150,7 +260,7 @@ def test_cli_slurm_study_keeps_api_key_out_of_every_file(slurm_cluster, tmp_path
     maps = mapper_files(study / "maps", 3)
     env = {**os.environ, "OPENAI_API_KEY": SECRET, "GITHUB_TOKEN": SECRET, "DB_PASSWORD": SECRET}
     proc = run_cli("eval", *maps, "--app", "stencil", "--size", SIZE, "--trials", "1", "--executor", "slurm",
-                   "--store", str(study / "study.h5"), "--profile", str(study / "prof"), "--json", env=env)
+                   "--machine", node_spec(tmp_path), "--store", str(study / "study.h5"), "--profile", str(study / "prof"), "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert [c["outcome"] for c in out["candidates"]] == ["ok"] * 3
@@ -167,7 +277,7 @@ def test_cli_sigkill_head_then_resume(slurm_cluster, tmp_path):
     maps = mapper_files(tmp_path / "maps", 8)
     store = tmp_path / "study.h5"
     args = ["eval", *maps, "--app", "stencil", "--size", SIZE, "--trials", "2", "--executor", "slurm",
-            "--store", str(store)]
+            "--machine", node_spec(tmp_path), "--store", str(store)]
     log = open(tmp_path / "head.log", "w")
     head = subprocess.Popen([*HPCMAP, *args], cwd=REPO, stdout=log, stderr=log)
     deadline = time.monotonic() + 180

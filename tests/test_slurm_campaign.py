@@ -12,66 +12,20 @@ import pytest
 
 from hpcmap.store import Store
 from test_eval_local import HPCMAP, REPO, SECRET, SIZE, _contents, mapper_files, run_cli
+from test_eval_slurm import (HELD, cancel_study, current_cluster, node_spec, start_now, stored,  # noqa: F401
+                             study_jobs, wait_for)
 
-pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("enforcing_cluster")]
-
-
-@pytest.fixture(scope="module")
-def enforcing_cluster(slurm_cluster):
-    """The cluster with today's configuration (accounts and QOS enforced); `up` restarts it only if changed."""
-    up = subprocess.run([*HPCMAP, "cluster", "up", "--nodes", str(len(slurm_cluster["nodes_configured"]))],
-                        capture_output=True, text=True, timeout=300, cwd=REPO)
-    assert up.returncode == 0, up.stderr
-    return slurm_cluster
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("current_cluster")]
 
 
 def eval_args(store: Path, maps: list[str], *extra: str) -> list[str]:
     return ["eval", *maps, "--app", "stencil", "--size", SIZE, "--trials", "1", "--executor", "slurm",
-            "--store", str(store), *extra]
+            "--machine", node_spec(store.parent), "--store", str(store), *extra]
 
 
 def squeue_names() -> list[str]:
     out = subprocess.run(["squeue", "-h", "-o", "%j"], capture_output=True, text=True, timeout=30).stdout
     return out.split()
-
-
-def wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def stored(store: Path) -> int:
-    try:
-        return len(Store(store).keys())
-    except Exception:
-        return 0
-
-
-def study_jobs(stem: str) -> dict[str, str]:
-    """Job id -> state of the study's jobs in squeue (their names start with `hpcmap-STEM-`)."""
-    out = subprocess.run(["squeue", "-h", "-o", "%i %j %T"], capture_output=True, text=True, timeout=30).stdout
-    return {job: state for job, name, state in (ln.split() for ln in out.splitlines())
-            if name.startswith(f"hpcmap-{stem}-")}
-
-
-def start_now(job: str) -> None:
-    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
-
-
-def cancel_study(stem: str) -> None:
-    jobs = list(study_jobs(stem))
-    if jobs:
-        subprocess.run(["scancel", *jobs], timeout=30)
-
-
-# Jobs submitted with these options wait for a start time an hour away: none runs until the test
-# starts it (start_now), so what is finished when the test acts does not depend on the machine's speed.
-HELD = ("--sbatch", "begin=now+1hour")
 
 
 @pytest.mark.parametrize("option,reason", [("--partition", "Invalid partition"), ("--account", "Invalid account"),

@@ -130,8 +130,10 @@ def test_each_optimizer_ends_with_a_valid_checked_mapper(optimizer, tmp_path):
 @pytest.mark.slurm
 def test_tune_on_the_slurm_cluster(slurm_cluster, tmp_path):
     store = tmp_path / "study.h5"
+    from test_eval_slurm import node_spec
+
     proc = run_cli(*TUNE, "--budget", "2", "--trials", "1", "--executor", "slurm", "--store", str(store),
-                   "--json", timeout=600)
+                   "--machine", node_spec(tmp_path), "--json", timeout=600)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["best"]["outcome"] == "ok" and out["evaluations"] == 4

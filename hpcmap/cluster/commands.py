@@ -110,7 +110,7 @@ def register(subparsers) -> None:
     p_up = sub.add_parser("up", help="start munge, MariaDB, slurmdbd, slurmctld and N slurmd nodes")
     p_up.add_argument("--nodes", type=int, default=4, help="number of slurmd nodes (default 4)")
     p_up.add_argument("--cpus-per-node", type=int, default=None,
-                      help="CPUs each node offers (default: this host's cores / nodes, at least 1)")
+                      help="CPUs each node offers (default: this host's cores, at least 8)")
     p_up.add_argument("--timeout", type=float, default=UP_TIMEOUT_S, help="seconds to wait for idle nodes")
     p_up.add_argument("--json", action="store_true", help="print the cluster status as JSON")
     p_up.set_defaults(func=_cmd_up)

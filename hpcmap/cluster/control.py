@@ -25,6 +25,7 @@ from hpcmap.cluster.daemons import (
 )
 from hpcmap.cluster.layout import (
     BUSY_STATES,
+    MIN_NODE_CPUS,
     SLURM_DIR,
     SYSTEM_CONF,
     UP_TIMEOUT_S,
@@ -96,7 +97,7 @@ def up(layout: Layout, count: int, cpus_per_node: int | None = None, timeout: fl
     if count < 1:
         raise UserError("--nodes must be at least 1")
     _check_installed()
-    cpus = cpus_per_node or max(1, (os.cpu_count() or 1) // count)
+    cpus = cpus_per_node or max(MIN_NODE_CPUS, os.cpu_count() or 1)
     nodes = node_names(count)
     report = progress or (lambda msg: None)
     with _locked(layout):

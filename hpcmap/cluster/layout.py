@@ -21,6 +21,10 @@ DB_NAME = "slurm_acct_db"
 DB_USER = "slurm"
 CRED_EXPIRE_S = 10
 MAX_TIME_MIN = 60
+# Each node is this whole host, and offers at least this many CPUs (oversubscribing a small host), so that
+# a job of a small machine spec fits: 1 CPU and 1 utility processor are 5 threads
+# (hpcmap.dispatch.slurm.legion_threads).
+MIN_NODE_CPUS = 8
 UP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 30.0
 

@@ -63,7 +63,9 @@ def add_executor_arguments(p) -> None:
     g.add_argument("--qos", help="Slurm quality of service")
     g.add_argument("--slurm-time", type=int, metavar="MIN", help="job time limit in minutes "
                                                                   "(default: from trials and timeout)")
-    g.add_argument("--cpus-per-task", type=int, help="CPUs per job (default: the machine spec's cpus)")
+    g.add_argument("--cpus-per-task", type=int, help="CPUs per job (default: the threads one Legion process "
+                                                     "of the machine spec starts: cpus + utility + gpus + omps "
+                                                     "+ 3: Realm's 2 background workers and the main thread)")
     g.add_argument("--no-array", action="store_true", help="one job per candidate instead of a job array")
     g.add_argument("--parallelism", type=int, default=64, help="array tasks running at once (default: 64)")
     g.add_argument("--retries", type=int, default=1, help="resubmissions after a scheduler failure (default: 1)")

@@ -65,6 +65,19 @@ class SlurmOptions:
     sbatch: dict[str, str] = field(default_factory=dict)
 
 
+# Threads a Legion process runs beside its processors: Realm's background workers (-ll:bgwork, 2 by
+# default) and the process's main thread (which waits for the runtime, or runs an implicit top-level task).
+EXTRA_THREADS = 3
+
+
+def legion_threads(spec: dict) -> int:
+    """The threads one Legion process of a machine spec's node keeps: one per CPU, utility, GPU and OpenMP
+    processor (-ll:othr is 1 by default) and EXTRA_THREADS; a job asks for that many CPUs."""
+    processors = sum(int(spec.get(key, default)) for key, default in
+                     (("cpus", 1), ("utility", 1), ("gpus", 0), ("omps", 0)))
+    return processors + EXTRA_THREADS
+
+
 class CandidateJob(submitit.helpers.Checkpointable):
     """The job's function: evaluate one request; requeued from the start when preempted."""
 
@@ -158,7 +171,7 @@ class SlurmExecutor:
         params: dict = {
             "job_name": prefix,
             "time": opt.time_min or max(2, math.ceil(trial_budget / 60) + 2),
-            "cpus_per_task": opt.cpus_per_task or int(spec.get("cpus", 1)),
+            "cpus_per_task": opt.cpus_per_task or legion_threads(spec),
             "signal_delay_s": 30,
             "array_parallelism": opt.parallelism,
             "stderr_to_stdout": True,
