@@ -258,3 +258,19 @@ def test_profile_feedback_turns_on_profiling_under_the_store_unless_a_folder_is_
     assert profile_dir(Namespace(profile=None, feedback="profile", store=store)) == default
     assert profile_dir(Namespace(profile="elsewhere", feedback="profile", store=store)) == Path("elsewhere")
     assert profile_dir(Namespace(profile=None, feedback="suggest", store=store)) is None
+
+
+@pytest.mark.parametrize("start", ["default", "expert"])
+def test_the_first_iteration_starts_from_the_chosen_mapper(monkeypatch, start):
+    expert_text = (REPO / "benchmarks" / "stencil" / "expert.map").read_text()
+    baselines = [Evaluated(Candidate("default", "", "baseline"), "ok", 1.0, {"median_s": 1.0}),
+                 Evaluated(Candidate("expert", expert_text, "baseline"), "ok", 0.5, {"median_s": 0.5})]
+    with ScriptedLLM([suggest({"layout": "Layout * * * SOA C_order;"})]) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        opt = agent.make(Context(app="stencil", machine=load("cpu8"), start_text=expert_text if start == "expert"
+                                 else "", options={"timeout": 5, "retries": 0}))
+        [cand] = opt.propose(list(reversed(baselines)) if start == "default" else baselines, 1)
+    assert f"from {start}," in cand.origin and "Layout * * * SOA C_order;" in cand.text
+    assert ("IndexTaskMap check block2d;" in cand.text) == (start == "expert")
+    assert "Layout * * * SOA F_order" not in cand.text           # the layout part was replaced

@@ -218,3 +218,17 @@ def test_profile_feedback_profiles_each_candidate_under_the_stores_folder(tmp_pa
         assert list((logs / record["key"]).glob("prof_*")), record["name"]
     prompt = exchanges(store, second["name"])[0]["messages"][1]["content"]
     assert "Profile of this run" in prompt and "Execution time" in prompt    # the first candidate's trace fed back
+
+
+def test_start_expert_is_where_the_agent_begins_and_is_fixed_for_the_study(tmp_path):
+    store = tmp_path / "study.h5"
+    with ScriptedLLM([suggest(LAYOUT)], default=EMPTY) as server:
+        proc = tune(server, store, 1, "--start", "expert")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [first] = agent_records(store)
+    assert "from expert" in first["study"]["origin"] and "IndexTaskMap check block2d;" in first["mapper_text"]
+    assert Store(store).meta()["start"] == "expert"
+    with ScriptedLLM(default=EMPTY) as server:
+        refused = tune(server, store, 2, "--resume", "--start", "default")
+    assert refused.returncode != 0 and "start expert" in refused.stderr and "Traceback" not in refused.stderr
+    assert not server.requests

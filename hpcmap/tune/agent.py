@@ -30,6 +30,7 @@ Options (Context.options; all optional):
   memory       earlier results shown to the LLM (default 5)
   store        the study's store: profile feedback reads the candidates' traces there (default: the
                store beside Context.study_dir, which `hpcmap tune` names STORE_STEM.tune)
+The starting mapper is Context.start_text ("" is Legion's DefaultMapper; `hpcmap tune --start`).
 """
 from __future__ import annotations
 
@@ -49,6 +50,7 @@ from hpcmap.tune.parts import PARTS, join_parts, mapper_key, parses, split_parts
 LANGUAGE = Path(__file__).with_name("language.md")
 DEFAULT_REPAIRS = 3
 DEFAULT_MEMORY = 5
+BASELINE_ORIGIN = "baseline"    # hpcmap.study's origin of its default and expert measurements
 
 
 # The templates of the trainable functions: their docstrings tell the LLM what each part decides.
@@ -207,7 +209,15 @@ class AgentOptimizer:
         return "\n".join([feedback(summary)] + [f"Suggest: {s}" for s in suggestions(summary)])
 
     def _base(self, history: list[Evaluated], k: int) -> _Base:
-        """The best of the last batch (its last entry when none ran), skipping mappers that do not parse."""
+        """The starting mapper (with its result, when the study measured it) until the agent has proposed
+        a mapper; then the best of the last batch (its last entry when none ran), skipping mappers that
+        do not parse."""
+        if all(e.candidate.origin == BASELINE_ORIGIN for e in history):
+            start = mapper_key(self.context.start_text)
+            measured = next((e for e in history if mapper_key(e.candidate.text) == start), None)
+            if measured is not None:
+                return _Base(measured.candidate.text, self._feedback(measured, history), measured.candidate.name)
+            history = []
         recent = [e for e in history[-max(k, 1):] if parses(e.candidate.text)]
         ok = [e for e in recent if e.ok]
         chosen = min(ok, key=lambda e: e.median_s) if ok else (recent[-1] if recent else None)

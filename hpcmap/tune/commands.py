@@ -39,6 +39,8 @@ def register(subparsers) -> None:
     p.add_argument("--json", action="store_true", help="print the result as one JSON object")
     g = p.add_argument_group("agent optimizer")
     g.add_argument("--model", help="LLM model name")
+    g.add_argument("--start", choices=("default", "expert"),
+                   help="the mapper the agent starts from (default: default; on --resume, the study's own)")
     g.add_argument("--feedback", choices=("raw", "explain", "suggest", "profile"),
                    help="feedback given to the LLM: the outcome; + an explanation; + a suggestion (default); + "
                         "where the time went in the candidate's profiled trial (turns on --profile)")
@@ -94,7 +96,8 @@ def cmd_tune(args) -> int:
                                       app_arguments(args), args.legion_root, profile_dir(args))[0]
         app = apps.load(args.app)
         wanted = {"optimizer": args.optimizer or (None if args.resume else DEFAULT_OPTIMIZER),
-                  "seed": args.seed if args.seed is not None else (None if args.resume else 0)}
+                  "seed": args.seed if args.seed is not None else (None if args.resume else 0),
+                  "start": args.start or (None if args.resume else "default")}
         provenance = provenance_info(sys.argv, base.machine, args.executor, legion_version(args.legion_root))
         with study.open_store(args.store, base, args.resume, wanted, provenance) as (store, meta):
             name, seed = meta.get("optimizer") or DEFAULT_OPTIMIZER, int(meta.get("seed") or 0)
@@ -102,7 +105,8 @@ def cmd_tune(args) -> int:
                                                        "llm_timeout", "max_repairs") if getattr(args, k) is not None}
             study_dir = store.path.parent / f"{store.path.stem}.tune"
             study_dir.mkdir(parents=True, exist_ok=True)
-            context = Context(app.name, machine.MachineSpec(**base.machine), seed, "", str(study_dir), options)
+            context = Context(app.name, machine.MachineSpec(**base.machine), seed,
+                              _start_text(meta.get("start") or "default", app), str(study_dir), options)
             optimizer = make_optimizer(name, context)
             baselines = {"default": None}
             if app.expert_mapper.is_file():
@@ -124,6 +128,15 @@ def cmd_tune(args) -> int:
     else:
         _print_answer(result, target)
     return 0
+
+
+def _start_text(start: str, app) -> str:
+    """The starting mapper's text: "" for Legion's DefaultMapper, or the app's expert mapper."""
+    if start == "default":
+        return ""
+    if not app.expert_mapper.is_file():
+        raise UserError(f"--start expert: {app.name} has no expert mapper ({app.expert_mapper})")
+    return app.expert_mapper.read_text()
 
 
 def profile_dir(args) -> Path | None:
