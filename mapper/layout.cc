@@ -56,6 +56,20 @@ void apply_layout(const LayoutRule &rule, int dims, LayoutConstraintSet &cs)
   }
 }
 
+bool restates_default(const LayoutRule &rule, int dims, const LayoutConstraintSet &defaults)
+{
+  LayoutConstraintSet stated = defaults;
+  apply_layout(rule, dims, stated);
+  LayoutConstraintSet legion_default = defaults;
+  if (legion_default.ordering_constraint.ordering.empty()) {
+    std::vector<DimensionKind> order;
+    for (int d = 0; d < dims; d++) order.push_back(DimensionKind(LEGION_DIM_X + d));
+    order.push_back(LEGION_DIM_F);
+    legion_default.ordering_constraint = OrderingConstraint(order, false);
+  }
+  return stated == defaults || stated == legion_default;
+}
+
 std::string describe_layout(const LayoutConstraintSet &cs)
 {
   const std::vector<DimensionKind> &order = cs.ordering_constraint.ordering;

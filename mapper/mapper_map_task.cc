@@ -160,19 +160,23 @@ bool PolicyMapper::make_instance(MapperContext ctx, const Task &task, unsigned i
   const RegionRequirement &req = task.regions[index];
   const LayoutRule *rule =
       policy_.layout_rule(facts(task).name, arg, proc_word(task.target_proc.kind()), mem_word(memory.kind()));
-  if (!rule) {  // DefaultMapper's own making, in this memory
+  const int dims = req.region.get_index_space().get_dim();
+  LayoutConstraintSet cs;
+  if (rule) {
+    choice.layout_line = rule->line;
+    default_policy_select_constraints(ctx, cs, memory, req);
+    if (restates_default(*rule, dims, cs)) rule = nullptr;  // then make what DefaultMapper makes
+  }
+  if (!rule) {  // DefaultMapper's own making, in this memory (its reuse of instances included)
     std::set<FieldID> fields(req.privilege_fields.begin(), req.privilege_fields.end());
     const TaskLayoutConstraintSet &layouts = runtime->find_task_layout_constraints(ctx, task.task_id, variant.variant);
     return default_create_custom_instances(ctx, task.target_proc, memory, req, index, fields, layouts,
                                            true /*check fields*/, out);
   }
-  choice.layout_line = rule->line;
-  LayoutConstraintSet cs;
-  default_policy_select_constraints(ctx, cs, memory, req);
   if (cs.field_constraint.field_set.empty()) cs.field_constraint = FieldConstraint(req.privilege_fields, false, false);
-  apply_layout(*rule, req.region.get_index_space().get_dim(), cs);
-  PhysicalInstance instance;
+  apply_layout(*rule, dims, cs);
   const bool reduction = req.privilege == LEGION_REDUCE;  // a fresh instance per reduction, as DefaultMapper makes
+  PhysicalInstance instance;
   if (!default_make_instance(ctx, memory, cs, instance, TASK_MAPPING, reduction /*force new*/, true /*meets*/, req))
     return false;
   out.push_back(instance);

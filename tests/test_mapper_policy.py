@@ -244,3 +244,28 @@ def test_mappings_are_reused_as_default_mapper_reuses_them(stencil_exe, tmp_path
     sizes = [np.sort([i["size"] for i in _instances(p).values()]) for p in (stated_prof, default_prof)]
     assert sizes[0].sum() <= sizes[1].sum()
 
+
+
+def _pennant_work(tmp: Path, name: str, mapper: str) -> dict[str, int]:
+    """Copies, fills and instances Legion made in one profiled pennant run (size small, 4 CPUs)."""
+    from hpcmap import runner
+
+    spec = tmp / "cpu4.toml"
+    spec.write_text(f'name = "cpu4"\nnodes = 1\n[node]\ncpus = {CPUS}\nutility = 1\ngpus = 0\nsysmem_mb = 1024\n')
+    plan = runner.prepare("pennant", machine_name=str(spec), size="small", mapper=mapper)
+    trial = runner.run_trials(plan, 1, timeout_s=300, profile_dir=tmp / f"prof-{name}")[0]
+    assert trial.outcome == "ok", trial.message
+    tables, _, _ = load_logs(sorted((tmp / f"prof-{name}" / "trial0").glob("prof_*.gz")))
+    return {k: len(tables[k]) for k in ("copies", "fills", "instances", "tasks")}
+
+
+def test_a_policy_restating_default_mapper_makes_legion_do_the_same_work(stencil_exe, tmp_path):
+    """The stated-default policy and pennant's expert mapper (a Layout restating DefaultMapper's on
+    CPUs) make the instances DefaultMapper makes, reduction instances included, so Legion copies and
+    fills no more than under DefaultMapper (run to run, copies vary by a few percent)."""
+    default = _pennant_work(tmp_path, "default", "default")
+    for name, mapper in (("stated", str(Path(__file__).parent / "mapper_cases" / "default_equiv.map")),
+                         ("expert", "expert")):
+        work = _pennant_work(tmp_path, name, mapper)
+        assert work["tasks"] == default["tasks"] and work["fills"] == default["fills"], (name, work, default)
+        assert work["copies"] <= default["copies"] * 1.05, (name, work, default)
