@@ -6,9 +6,14 @@ median with its 95% CI and the ratio to the first mapper's median.
     .venv/bin/python tests/perf/bench_mapper.py --app circuit --size medium --machine h100x4 \
         --mappers default,stated_gpu,expert
 
+Each mapper's trial of a round is compared with the first mapper's trial of the same round: the
+geometric mean of those paired ratios, with its 95% CI, resolves a small difference better than the
+ratio of medians when the host drifts.
+
 `--mapper-time` profiles every trial with Legion Prof and also reports the time spent in mapper
-calls (all of them, and map_task alone): a measure of the mapper's own cost that the spread of
-end-to-end times on a busy host does not drown.
+calls (all of them, and map_task alone), and the copies, fills and instances Legion made: measures
+of the mapper's own cost and of the work its decisions cause, which the spread of end-to-end times
+on a busy host does not drown.
 
 The machine is one node of `--cpus` CPU processors and no GPUs (a spec written for the run) unless
 `--machine` names one, so a GPU host measures CPU mapping overhead too; pin the whole run with
@@ -18,12 +23,13 @@ SOA with the first dimension fastest); `stated_gpu` says what DefaultMapper does
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import tempfile
 from pathlib import Path
 
 from hpcmap import runner
-from hpcmap.stats import summarize
+from hpcmap.stats import summarize, t95
 
 ROOT = Path(__file__).resolve().parents[2]
 MAPPERS = {"default": "default", "stated": str(ROOT / "tests" / "mapper_cases" / "default_equiv.map"),
@@ -43,8 +49,9 @@ def cpu_machine(directory: Path, cpus: int) -> Path:
     return spec
 
 
-def mapper_call_ms(prof_dir: Path) -> tuple[float, float]:
-    """Milliseconds inside mapper calls in a run's Legion Prof logs: all calls, and map_task."""
+def mapper_call_ms(prof_dir: Path) -> tuple[float, float, int, int, int]:
+    """Milliseconds inside mapper calls in a run's Legion Prof logs (all calls, and map_task), and the
+    copies, fills and instances Legion made."""
     from hpcmap.profile.importer import load_logs
 
     tables, _, _ = load_logs(sorted(prof_dir.glob("prof_*.gz")))
@@ -52,7 +59,16 @@ def mapper_call_ms(prof_dir: Path) -> tuple[float, float]:
     kinds = {int(r["kind"]) for r in tables["mapper_call_kinds"] if str(r["name"]) == "map_task"}
     busy = (calls["stop"] - calls["start"]).astype(float)
     is_map = [int(k) in kinds for k in calls["kind"]]
-    return busy.sum() / 1e6, busy[is_map].sum() / 1e6
+    return (busy.sum() / 1e6, busy[is_map].sum() / 1e6, len(tables["copies"]), len(tables["fills"]),
+            len(tables["instances"]))
+
+
+def paired_ratio(times: list[float], base: list[float]) -> tuple[float, float, float]:
+    """Geometric mean of the per-round ratios times[i] / base[i], and its 95% interval."""
+    logs = [math.log(t / b) for t, b in zip(times, base)]
+    mean = statistics.fmean(logs)
+    half = t95(len(logs) - 1) * statistics.stdev(logs) / math.sqrt(len(logs)) if len(logs) > 1 else 0.0
+    return math.exp(mean), math.exp(mean - half), math.exp(mean + half)
 
 
 def main() -> None:
@@ -90,10 +106,14 @@ def main() -> None:
         s = summarize(times[name])
         print(f"{name:8s} median {s['median_s']:.4f} s  ci95 ±{s['ci95_s'] or 0:.4f}  min {min(times[name]):.4f}  "
               f"ratio to {names[0]} (medians) {s['median_s'] / base:.3f}  trials {' '.join(f'{t:.4f}' for t in times[name])}")
+    for name in names[1:]:
+        ratio, lo, hi = paired_ratio(times[name], times[names[0]])
+        print(f"{name:8s} paired ratio to {names[0]} (geometric mean of rounds) {ratio:.3f}, 95% CI {lo:.3f} to {hi:.3f}")
     for name in names:
         if in_mapper[name]:
-            total, mapping = (statistics.median(x) for x in zip(*in_mapper[name]))
-            print(f"{name:8s} in mapper calls: median {total:.1f} ms per run, of which map_task {mapping:.1f} ms")
+            total, mapping, copies, fills, instances = (statistics.median(x) for x in zip(*in_mapper[name]))
+            print(f"{name:8s} in mapper calls: median {total:.1f} ms per run, of which map_task {mapping:.1f} ms; "
+                  f"Legion made (medians) {copies:.0f} copies, {fills:.0f} fills, {instances:.0f} instances")
 
 
 if __name__ == "__main__":
