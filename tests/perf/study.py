@@ -172,41 +172,71 @@ def base_request(app: str, setup: Setup, trials: int):
     return evaluate.make_requests(["default"], app, setup.size, setup.machine, trials, setup.timeout)[0]
 
 
-def baselines(app: str, setup: Setup, executor: SerialExecutor) -> dict[str, dict]:
-    """Default and expert in interleaved rounds of one trial; one pooled record per mapper, keyed as a
-    study of `setup.trials` trials keys its baselines."""
+def interleaved(app: str, setup: Setup, executor: SerialExecutor, store_name: str, texts: dict[str, str | None],
+                rounds: int, tags: dict[str, str] | None = None) -> list[dict]:
+    """Each mapper of `texts` run one trial at a time in `rounds` interleaved rounds (A B, B A, ...), kept
+    in the app's store `store_name`; a round already there is not run again. `tags` makes a mapper's
+    keys unique to its text when its name may stand for other texts later."""
     folder = setup.results / app
     folder.mkdir(parents=True, exist_ok=True)
     base = base_request(app, setup, 1)
-    texts = {"default": None, "expert": app_specs.load(app).expert_mapper.read_text()}
-    with study.open_store(folder / "baselines.h5", base, True, {"role": "baselines"}) as (store, _):
-        run = study.Study(store, base, executor, Lines(f"{app} baselines"))
+    with study.open_store(folder / store_name, base, True, {"role": store_name.removesuffix(".h5")}) as (store, _):
+        run = study.Study(store, base, executor, Lines(f"{app} {store_name.removesuffix('.h5')}"))
         executor.observe(run.records())
         have = {r["key"] for r in run.records() if r["outcome"] != "infra_error"}
-        for round_ in range(setup.baseline_trials):
-            order = ["default", "expert"] if round_ % 2 == 0 else ["expert", "default"]
-            for name in order:
-                key = f"{name}.r{round_}"
+        names = list(texts)
+        for round_ in range(rounds):
+            shift = round_ % len(names)
+            for name in names[shift:] + names[:shift]:   # each mapper takes each place in turn
+                key = f"{name}{(tags or {}).get(name, '')}.r{round_}"
                 if key not in have:
                     req = dataclasses.replace(base, name=name, mapper_text=texts[name])
-                    run.run([(req, {"role": "baseline-round", "of": name, "round": round_, "key": key})],
-                            study.Status("baselines"))
-        records = run.records()
+                    run.run([(req, {"role": "round", "of": key.rsplit(".r", 1)[0], "round": round_, "key": key})],
+                            study.Status(store_name))
+        return run.records()
+
+
+def pooled_times(records: list[dict], of: str) -> tuple[str, list[dict], dict]:
+    """The outcome, trials and statistics of one mapper's interleaved rounds."""
+    rounds = [r for r in records if (r.get("study") or {}).get("of") == of]
+    failed = next((r for r in rounds if r["outcome"] != "ok"), None)
+    trials = [t for r in rounds for t in r.get("trials", [])]
+    times = [t["elapsed_s"] for t in trials if t.get("outcome") == "ok" and t.get("elapsed_s") is not None]
+    return (failed["outcome"] if failed else "ok"), trials, (summarize(times) if not failed else summarize([]))
+
+
+def baselines(app: str, setup: Setup, executor: SerialExecutor) -> dict[str, dict]:
+    """Default and expert in interleaved rounds of one trial; one pooled record per mapper, keyed as a
+    study of `setup.trials` trials keys its baselines."""
+    texts = {"default": None, "expert": app_specs.load(app).expert_mapper.read_text()}
+    records = interleaved(app, setup, executor, "baselines.h5", texts, setup.baseline_trials)
     tune_base = base_request(app, setup, setup.trials)
     pooled = {}
     for name, text in texts.items():
-        rounds = [r for r in records if (r.get("study") or {}).get("of") == name]
-        failed = next((r for r in rounds if r["outcome"] != "ok"), None)
-        trials = [t for r in rounds for t in r.get("trials", [])]
-        times = [t["elapsed_s"] for t in trials if t.get("outcome") == "ok" and t.get("elapsed_s") is not None]
-        rec = dict(failed or rounds[0])
+        outcome, trials, stats = pooled_times(records, name)
+        first = next(r for r in records if (r.get("study") or {}).get("of") == name)
+        rec = dict(first)
         rec.update(key=dataclasses.replace(tune_base, name=name, mapper_text=text).key, trials=trials,
-                   trials_requested=len(trials), stats=summarize(times) if not failed else summarize([]),
-                   outcome=failed["outcome"] if failed else "ok",
+                   trials_requested=len(trials), stats=stats, outcome=outcome, message="" if outcome == "ok" else
+                   next(r["message"] for r in records if (r.get("study") or {}).get("of") == name and r["outcome"] != "ok"),
                    study={"role": "baseline", "iteration": 0, "origin": "baseline",
-                          "pooled_from": f"{app}/baselines.h5: {len(rounds)} interleaved rounds"})
+                          "pooled_from": f"{app}/baselines.h5: {len(trials)} interleaved rounds"})
         pooled[name] = rec
     return pooled
+
+
+def confirm(app: str, best: dict, setup: Setup, executor: SerialExecutor, rounds: int) -> dict[str, dict]:
+    """The app's fastest mapper against the expert and default, re-measured in interleaved rounds."""
+    import hashlib
+
+    text = best.get("mapper_text") or None
+    texts = {"default": None, "expert": app_specs.load(app).expert_mapper.read_text()}
+    if best["name"] not in texts:
+        texts[best["name"]] = text
+    tag = {best["name"]: "-" + hashlib.sha256((text or "").encode()).hexdigest()[:8]} if best["name"] not in (
+        "default", "expert") else {}
+    records = interleaved(app, setup, executor, "confirm.h5", texts, rounds, tag)
+    return {name: pooled_times(records, name + tag.get(name, ""))[2] for name in texts}
 
 
 def store_path(setup: Setup, app: str, optimizer: str, seed: int, start: str) -> Path:
@@ -325,6 +355,24 @@ def mapper_diffs(best_of: dict[str, tuple[dict, Path]]) -> str:
     return "\n\n".join(out)
 
 
+def confirmations(best_of: dict[str, tuple[dict, Path]], setup: Setup, executor: SerialExecutor, rounds: int) -> str:
+    """Each app's fastest mapper against the expert and default, measured side by side."""
+    lines = [f"Re-measured side by side ({rounds} interleaved rounds of one trial each): median (s) and 95% CI; "
+             "expert/best above 1.0 means the found mapper beats the expert.", "",
+             "| app | best mapper | best | expert | default | expert/best | default/best |", "|---|---|---|---|---|---|---|"]
+    for app, (rec, _) in best_of.items():
+        try:
+            stats = confirm(app, rec, setup, executor, rounds)
+        except WallLimit:
+            lines.append(f"| {app} | {rec['name']} | stopped at the wall limit | | | | |")
+            continue
+        cell = lambda s: f"{s['median_s']:.4f} ±{s['ci95_s'] or 0:.4f}" if s.get("median_s") else "failed"  # noqa: E731
+        b, e, d = stats[rec["name"]], stats["expert"], stats["default"]
+        ratio = lambda x: fmt(x["median_s"] / b["median_s"]) if x.get("median_s") and b.get("median_s") else "n/a"  # noqa: E731
+        lines.append(f"| {app} | {rec['name']} | {cell(b)} | {cell(e)} | {cell(d)} | {ratio(e)} | {ratio(d)} |")
+    return "\n".join(lines)
+
+
 def trace_diffs(best_of: dict[str, tuple[dict, Path]], setup: Setup) -> str:
     """One profiled run of the expert and of each app's fastest mapper, and what changed between them."""
     out = []
@@ -393,6 +441,8 @@ def main() -> int:
     ap.add_argument("--wall-limit", type=float, help="stop cleanly (resumable) before this many seconds pass")
     ap.add_argument("--remeasure", type=int, default=0, help="interleaved re-measurement rounds of each "
                                                              "search's finalists (default 0: none)")
+    ap.add_argument("--confirm", type=int, default=0, metavar="ROUNDS", help="re-measure each app's fastest "
+                    "mapper, the expert and default in this many interleaved rounds at the end (default 0)")
     ap.add_argument("--traces", action="store_true", help="profile each app's fastest mapper and the expert, "
                                                           "and report what changed")
     ap.add_argument("--report", default=str(REPO / "tests" / "perf" / "RESULTS.md"), help="markdown file the "
@@ -443,8 +493,10 @@ def main() -> int:
             stopped = f"stopped: {exc}"
     text, best_of = table(apps, optimizers, starts, seeds, args.budget, setup)
     label = machine_label(cpu, gpu)
+    trials = sorted({Store(p).meta().get("trials") for p in setup.results.glob("*/*-from-*.h5")} - {None})
     section = [f"### Study: {', '.join(apps)} on {label}",
-               f"Machine spec `{setup.machine}`, size `{setup.size}`, {setup.trials} trials per candidate, "
+               f"Machine spec `{setup.machine}`, size `{setup.size}`, {'/'.join(map(str, trials)) or setup.trials} "
+               f"trials per candidate, "
                f"default and expert in {setup.baseline_trials} interleaved rounds, budget {args.budget}, seeds "
                f"{seeds}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; wall "
                f"{time.time() - start_time:.0f} s; load average (5 min) {load_before:.1f} at the start, "
@@ -452,7 +504,9 @@ def main() -> int:
                "Per repeat: the expert's median over the best median the search found (above 1.0 beats the "
                "expert; the start mapper counts as found). The published figures are their agent's (gpt-4o) "
                "on 4 x P100, not a measurement here.", "", text, "", mapper_diffs(best_of)]
-    if args.traces and best_of and not stopped:
+    if args.confirm and best_of and not stopped and not args.table_only:
+        section += ["", confirmations(best_of, setup, executor, args.confirm)]
+    if args.traces and best_of and not stopped and not args.table_only:
         section += ["", trace_diffs(best_of, setup)]
     report = "\n".join(section) + "\n"
     print("\n" + report, flush=True)
