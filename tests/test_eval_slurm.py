@@ -273,26 +273,50 @@ def test_cli_slurm_study_keeps_api_key_out_of_every_file(slurm_cluster, tmp_path
     assert [p for p in saved if SECRET.encode() in p.read_bytes()] == []
 
 
-def test_cli_sigkill_head_then_resume(slurm_cluster, tmp_path):
-    maps = mapper_files(tmp_path / "maps", 8)
-    store = tmp_path / "study.h5"
+def test_cli_sigkill_head_then_resume_waits_for_its_jobs(current_cluster, tmp_path):
+    maps = mapper_files(tmp_path / "maps", 4)
+    store = tmp_path / "killed.h5"
     args = ["eval", *maps, "--app", "stencil", "--size", SIZE, "--trials", "2", "--executor", "slurm",
-            "--machine", node_spec(tmp_path), "--store", str(store)]
-    log = open(tmp_path / "head.log", "w")
-    head = subprocess.Popen([*HPCMAP, *args], cwd=REPO, stdout=log, stderr=log)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline and len(Store(store).keys()) < 2:
-        time.sleep(0.05)
-    head.send_signal(signal.SIGKILL)
-    head.wait()
-    before = {r["key"]: r for r in Store(store).records()}
-    assert len(before) >= 2
-    proc = run_cli(*args, "--resume", "--json")
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
-    assert out["skipped"] == len(before) and out["ran"] == 8 - len(before)
+            "--machine", node_spec(tmp_path), "--store", str(store), "--no-array"]
+    head_log, resume_log = tmp_path / "head.log", tmp_path / "resume.log"
+    with open(head_log, "w") as log:
+        head = subprocess.Popen([*HPCMAP, *args, *HELD], cwd=REPO, stdout=log, stderr=log)
+    resume = None
+    try:
+        jobs = wait_for(lambda: (lambda j: len(j) == 4 and j)(study_jobs(store.stem)), 120, "four jobs in squeue")
+        first, second, *held = sorted(jobs, key=int)
+        start_now(first)
+        wait_for(lambda: stored(store) >= 1, 180, "the first result")
+        start_now(second)
+        wait_for(lambda: study_jobs(store.stem).get(second) in ("RUNNING", None), 60, "the second job to run")
+        head.send_signal(signal.SIGKILL)
+        head.wait()
+        before = {r["key"]: r for r in Store(store).records()}
+        assert 1 <= len(before) <= 2
+        # The two held jobs cannot have run: the next head must wait for them, not submit them again.
+        with open(resume_log, "w") as log:
+            resume = subprocess.Popen([*HPCMAP, *args, "--resume", "--json"], cwd=REPO, stdout=subprocess.PIPE,
+                                      stderr=log, text=True)
+        wait_for(lambda: "an earlier head submitted" in resume_log.read_text(), 120, "the resumed head to attach")
+        for job in held:
+            start_now(job)
+        stdout, _ = resume.communicate(timeout=300)
+    finally:
+        for proc in (head, resume):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        cancel_study(store.stem)
+    assert resume.returncode == 0, resume_log.read_text()
+    out = json.loads(stdout)
+    assert out["skipped"] == len(before) and out["ran"] == 4 - len(before)
     after = Store(store).records()
     assert sorted(r["name"] for r in after) == sorted(maps)
+    assert all(r["outcome"] == "ok" for r in after)
     for r in after:
         if r["key"] in before:
             assert r["worker"] == before[r["key"]]["worker"]
+    # Every candidate was submitted exactly once: its result comes from the job the first head submitted.
+    submitted = sorted(p.parent.name for p in (tmp_path / "killed.submitit").glob("*/*_submitted.pkl"))
+    assert submitted == sorted(jobs)
+    assert sorted(r["worker"]["job_id"] for r in after) == sorted(jobs)

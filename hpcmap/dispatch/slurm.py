@@ -8,7 +8,8 @@ for `lost_s` seconds is lost. sbatch runs with an allowlisted environment only (
 slurm_env), so credentials reach neither the job nor any file Slurm or submitit writes. A refused
 submission is one error line and leaves no files behind. SIGTERM and SIGHUP stop the head like
 SIGINT, and closing the executor cancels every job it still waits for; results of jobs that
-finished while no head waited are collected by the next head before it submits anything.
+finished while no head waited are collected by the next head before it submits anything; jobs still
+pending or running (the head was killed with SIGKILL) are waited for, not submitted again.
 """
 from __future__ import annotations
 
@@ -157,6 +158,7 @@ class SlurmExecutor:
         self._executor: _AllowlistSlurmExecutor | None = None
         self._outstanding: dict[str, submitit.Job] = {}
         self._earlier: dict[str, EvalRecord] | None = None
+        self._unfinished: dict[str, _Pending] = {}
         self._handlers: dict[int, object] = {}
 
     # ------------------------------------------------------------ configuration
@@ -248,11 +250,18 @@ class SlurmExecutor:
         if not requests:
             return iter(())
         self._catch_signals()
-        earlier = self._earlier_results()
+        earlier, unfinished = self._earlier_jobs()
         done = [earlier.pop(r.key) for r in requests if r.key in earlier]
-        todo = [r for r in requests if r.key not in {d.key for d in done}]
+        attached = [unfinished.pop(r.key) for r in requests if r.key in unfinished]
+        for p in attached:
+            self._outstanding[p.job.job_id] = p.job
+        if attached and self.options.announce:
+            _say(f"slurm: waiting for {len(attached)} job(s) an earlier head submitted, still pending or running: "
+                 f"{', '.join(p.job.job_id for p in attached)}; not submitting them again")
+        busy = {d.key for d in done} | {p.req.key for p in attached}
+        todo = [r for r in requests if r.key not in busy]
         pending = self._submit_many(todo, 1) if todo else []
-        return self._collect(done, pending)
+        return self._collect(done, attached + pending)
 
     def dry_run(self, requests: list[EvalRequest]) -> list[Path]:
         """Write the batch scripts that would be submitted, under `<folder>/dry-run/`; submit nothing."""
@@ -337,25 +346,34 @@ class SlurmExecutor:
 
     # ------------------------------------------------------------ resume and shutdown
 
-    def _earlier_results(self) -> dict[str, EvalRecord]:
-        """Records of jobs an earlier head submitted that finished with a result, by request key."""
+    def _earlier_jobs(self) -> tuple[dict[str, EvalRecord], dict[str, _Pending]]:
+        """What the jobs an earlier head of this study submitted left, by request key: the records of those
+        that finished with a result, and those still pending or running (a head killed with SIGKILL
+        cancelled nothing), which this head waits for instead of submitting the work again."""
         if self._earlier is not None:
-            return self._earlier
-        self._earlier = {}
+            return self._earlier, self._unfinished
+        self._earlier, self._unfinished = {}, {}
         folder = Path(self.options.folder)
-        for submitted in sorted(folder.glob("*/*_submitted.pkl")) if folder.exists() else []:
-            job_id = submitted.name[: -len("_submitted.pkl")]
-            paths = JobPaths(folder / "%j", job_id=job_id, task_id=0)
-            if not paths.result_pickle.exists():
-                continue
+        submitted: dict[str, tuple[EvalRequest, JobPaths]] = {}
+        for path in folder.glob("*/*_submitted.pkl") if folder.exists() else []:
+            job_id = path.name[: -len("_submitted.pkl")]
             try:
-                req = DelayedSubmission.load(submitted).args[0]
-                status, record = submitit.core.utils.pickle_load(paths.result_pickle)
+                submitted[job_id] = (DelayedSubmission.load(path).args[0], JobPaths(folder / "%j", job_id=job_id))
             except Exception:
                 continue
-            if status == "success" and isinstance(record, EvalRecord):
+        without_result = [j for j, (_, paths) in submitted.items() if not paths.result_pickle.exists()]
+        states = job_states(without_result) if without_result else {}
+        now = time.monotonic()
+        for job_id in sorted(submitted, key=_job_order):   # states first: a job may finish meanwhile
+            req, paths = submitted[job_id]
+            record = _result(paths)
+            if record is not None:
                 self._earlier[req.key] = record
-        return self._earlier
+                self._unfinished.pop(req.key, None)
+            elif job_id in states and not is_terminal(states[job_id]) and req.key not in self._earlier:
+                job = submitit.SlurmJob(folder=folder / "%j", job_id=job_id)
+                self._unfinished[req.key] = _Pending(job, req, 1, now, last_known=now)
+        return self._earlier, self._unfinished
 
     def _catch_signals(self) -> None:
         import threading
@@ -378,6 +396,21 @@ class SlurmExecutor:
             signal.signal(sig, handler)
         self._handlers = {}
         self._executor = None
+
+
+def _result(paths: JobPaths) -> EvalRecord | None:
+    """The record a job left in its result file, if it finished with one."""
+    try:
+        status, record = submitit.core.utils.pickle_load(paths.result_pickle)
+    except Exception:
+        return None
+    return record if status == "success" and isinstance(record, EvalRecord) else None
+
+
+def _job_order(job_id: str) -> tuple[int, int]:
+    """Submission order of job ids (`123`, or `123_4` for an array task)."""
+    root, _, task = job_id.partition("_")
+    return int(root) if root.isdigit() else 0, int(task) if task.isdigit() else -1
 
 
 def _safe(name: str) -> str:
