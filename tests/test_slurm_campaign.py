@@ -135,6 +135,39 @@ def test_slurmdbd_down_and_job_cancelled_ends_as_infra_error(slurm_cluster, tmp_
     assert "hpcmap: error:" in (tmp_path / "head.log").read_text()
 
 
+def test_controller_down_is_one_line_and_keeps_the_study(slurm_cluster, tmp_path):
+    from hpcmap.cluster import layout_from_env
+    from hpcmap.cluster.daemons import stop_daemon
+    from hpcmap.cluster.layout import daemons
+
+    maps = mapper_files(tmp_path / "maps", 2)
+    store, tuned = tmp_path / "ctld.h5", tmp_path / "tuned.h5"
+    first = run_cli(*eval_args(store, maps[:1]))
+    assert first.returncode == 0, first.stderr
+    kept = [(r["key"], r["outcome"], r["worker"]) for r in Store(store).records()]
+    files = sorted((tmp_path / "ctld.submitit").rglob("*"))
+    ctld = next(d for d in daemons(layout_from_env(), []) if d.name == "slurmctld")
+    tune = ["tune", "stencil", "--optimizer", "random", "--budget", "1", "--trials", "1", "--size", SIZE,
+            "--executor", "slurm", "--machine", node_spec(tmp_path), "--store", str(tuned)]
+    try:
+        stop_daemon(ctld)
+        for args in (eval_args(store, maps, "--resume"), tune):
+            proc = run_cli(*args)
+            errors = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()]
+            assert proc.returncode == 2, proc.stderr
+            assert len(errors) == 1 and errors[0].startswith("hpcmap: error: the Slurm controller (slurmctld) "
+                                                             "does not answer"), proc.stderr
+            assert "Traceback" not in proc.stderr
+    finally:
+        up = subprocess.run([*HPCMAP, "cluster", "up", "--nodes", str(len(slurm_cluster["nodes_configured"]))],
+                            capture_output=True, text=True, timeout=300, cwd=REPO)
+        assert up.returncode == 0, up.stderr
+    assert [(r["key"], r["outcome"], r["worker"]) for r in Store(store).records()] == kept and len(kept) == 1
+    assert sorted((tmp_path / "ctld.submitit").rglob("*")) == files
+    assert not (tmp_path / "tuned.submitit").exists()
+    assert not Store(tuned).path.exists() or Store(tuned).records() == []
+
+
 def test_two_studies_named_apart_and_no_credential_leaks(slurm_cluster, tmp_path):
     env = {**os.environ, "GH_PAT": SECRET, "HF_AUTH": SECRET, "OPENAI_API_KEY": SECRET}
     heads = []

@@ -6,10 +6,11 @@ with `--requeue` and the job function is checkpointable, so a preempted candidat
 run again from the start. Job states come from sacct, then squeue; a job that neither knows about
 for `lost_s` seconds is lost. sbatch runs with an allowlisted environment only (hpcmap.dispatch.
 slurm_env), so credentials reach neither the job nor any file Slurm or submitit writes. A refused
-submission is one error line and leaves no files behind. SIGTERM and SIGHUP stop the head like
-SIGINT, and closing the executor cancels every job it still waits for; results of jobs that
-finished while no head waited are collected by the next head before it submits anything; jobs still
-pending or running (the head was killed with SIGKILL) are waited for, not submitted again.
+submission, or a controller that does not answer, is one error line and leaves no files behind.
+SIGTERM and SIGHUP stop the head like SIGINT, and closing the executor cancels every job it still
+waits for; results of jobs that finished while no head waited are collected by the next head before
+it submits anything, and jobs still pending or running (the head was killed with SIGKILL) are waited
+for, not submitted again.
 """
 from __future__ import annotations
 
@@ -229,7 +230,12 @@ class SlurmExecutor:
                 OSError) as exc:
             if not jobs:
                 _remove_new(folder, before, created)
+            for job in jobs:   # submitted before the refusal: they are in the folder for a --resume
+                job.cancel(check=False)
             said = getattr(exc.__cause__, "output", None) or str(exc)
+            if _CONTROLLER_DOWN.search(said):
+                raise UserError(f"the Slurm controller (slurmctld) does not answer: {_refusal(said)}; "
+                                "check `scontrol ping`, then rerun with --resume") from None
             raise UserError(f"Slurm refused the job: {_refusal(said)}") from None
         finally:
             ex.update_parameters(job_name=base_name)
@@ -411,6 +417,10 @@ def _job_order(job_id: str) -> tuple[int, int]:
     """Submission order of job ids (`123`, or `123_4` for an array task)."""
     root, _, task = job_id.partition("_")
     return int(root) if root.isdigit() else 0, int(task) if task.isdigit() else -1
+
+
+# What sbatch says when it cannot reach the controller (slurmctld stopped, its host or network down).
+_CONTROLLER_DOWN = re.compile(r"contact slurm controller|controller not responding|Socket timed out", re.I)
 
 
 def _safe(name: str) -> str:
