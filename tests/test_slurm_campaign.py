@@ -41,6 +41,18 @@ def test_refusal_is_one_line_without_debris(slurm_cluster, tmp_path, option, rea
     assert not folder.exists() or list(folder.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["eval", "tune"])
+def test_slurm_without_a_machine_spec_is_refused(tmp_path, command):
+    store = tmp_path / "nospec.h5"
+    what = ["eval", "default", "--app", "stencil"] if command == "eval" else ["tune", "stencil", "--budget", "1"]
+    proc = run_cli(*what, "--size", SIZE, "--trials", "1", "--executor", "slurm", "--store", str(store))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["hpcmap: error: --executor slurm needs --machine: the compute "
+                                                "nodes' spec (a name in specs/machines or a .toml path); `local` "
+                                                "would describe this submitting host, not the nodes"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_dry_run_scripts_pass_sbatch_test_only(slurm_cluster, tmp_path):
     store = tmp_path / "dry.h5"
     maps = mapper_files(tmp_path / "maps", 2)

@@ -38,7 +38,8 @@ def register(subparsers) -> None:
 def add_study_arguments(p) -> None:
     """Settings fixed for the life of a study store, and the store itself."""
     p.add_argument("--size", help="size preset and/or key=value overrides, e.g. nx=200,ny=200,steps=5")
-    p.add_argument("--machine", default="local", help="machine spec name or .toml path (default: local)")
+    p.add_argument("--machine", help="machine spec name or .toml path (default: local, this host; with "
+                                      "--executor slurm, required: the compute nodes' spec)")
     p.add_argument("--trials", type=int, default=5, help="runs per candidate (default: 5)")
     p.add_argument("--timeout", type=positive_seconds("--timeout"), default=300.0, help="seconds allowed per trial (default: 300)")
     p.add_argument("--app-args", default="", help="extra application arguments for every candidate, "
@@ -120,6 +121,17 @@ def worker_rank_or_relaunch(args) -> bool:
     return False
 
 
+def machine_for(executor: str, machine: str | None) -> str:
+    """The machine spec candidates run on: `local` (this host) unless named; Slurm jobs run on compute
+    nodes, which this host does not describe, so there it must be named."""
+    if machine:
+        return machine
+    if executor == "slurm":
+        raise UserError("--executor slurm needs --machine: the compute nodes' spec (a name in specs/machines "
+                        "or a .toml path); `local` would describe this submitting host, not the nodes")
+    return "local"
+
+
 @contextlib.contextmanager
 def opened_executor(args):
     """The executor chosen on the command line, closed when the block ends."""
@@ -127,6 +139,7 @@ def opened_executor(args):
         raise UserError("--workers must be at least 1")
     from hpcmap.dispatch.base import make_executor
 
+    args.machine = machine_for(args.executor, args.machine)
     options = _slurm_options(args, Path(args.store)) if args.executor == "slurm" else {}
     executor = make_executor(args.executor, args.workers, **options)
     try:
