@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
 from hpcmap.store import Store
-from test_eval_local import HPCMAP, REPO, SIZE, run_cli
+from test_eval_local import HPCMAP, REPO, SIZE, alive, cmdline, descendants, run_cli, wait_for
 
 TUNE = ["tune", "stencil", "--optimizer", "random", "--size", SIZE, "--trials", "2", "--timeout", "60"]
 CONTRACT = {"app", "machine", "optimizer", "evaluations", "best", "history"}
@@ -26,13 +25,6 @@ def one_error_line(proc: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-def wait_for(predicate, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
-
-
 def stored(path: Path) -> list[dict]:
     try:
         return Store(path).records()
@@ -40,15 +32,35 @@ def stored(path: Path) -> list[dict]:
         return []
 
 
+def holds_flock(pid: int, path: Path) -> bool:
+    """Whether process `pid` holds a flock on `path` (from /proc/locks: ... FLOCK ... PID MAJ:MIN:INODE ...)."""
+    try:
+        inode = path.stat().st_ino
+    except OSError:
+        return False
+    for line in Path("/proc/locks").read_text().splitlines():
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[4] == str(pid) and fields[5].endswith(f":{inode}"):
+            return True
+    return False
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """One tune (budget 2) with --json; while it runs, a second process on its store is refused."""
+    """One tune (budget 2) with --json; a second process on its store is refused while the first holds
+    the store's lock (stopped by SIGSTOP for that moment, so it cannot finish first on a fast host)."""
     d = tmp_path_factory.mktemp("tune")
     store = d / "study.h5"
     first = subprocess.Popen([*HPCMAP, *TUNE, "--budget", "2", "--store", str(store), "--json"], cwd=REPO,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    wait_for(lambda: store.exists() and (d / ".study.h5.lock").exists() and first.poll() is None)
-    second = run_cli(*TUNE, "--budget", "2", "--store", str(store), "--resume")
+    try:
+        wait_for(lambda: holds_flock(first.pid, d / ".study.h5.lock") or first.poll() is not None)
+        first.send_signal(signal.SIGSTOP)
+        assert holds_flock(first.pid, d / ".study.h5.lock"), first.poll()
+        second = run_cli(*TUNE, "--budget", "2", "--store", str(store), "--resume")
+    finally:
+        if first.poll() is None:
+            first.send_signal(signal.SIGCONT)
     out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
     return {"dir": d, "store": store, "json": json.loads(out), "second": second}
@@ -152,34 +164,6 @@ def test_tune_on_mpi_ranks(tmp_path):
     ran = [r for r in Store(store).records() if r["worker"].get("executor") != "head"]
     assert ran and {r["worker"]["executor"] for r in ran} == {"mpi"}
     assert {r["worker"]["rank"] for r in ran} <= {1, 2}
-
-
-def descendants(pid: int) -> set[int]:
-    """Every process below `pid`, from /proc's children lists."""
-    found, todo = set(), [pid]
-    while todo:
-        for task in Path(f"/proc/{todo.pop()}/task").glob("*"):
-            try:
-                kids = {int(c) for c in (task / "children").read_text().split()}
-            except OSError:
-                continue
-            todo += list(kids - found)
-            found |= kids
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][0] != "Z"
-    except OSError:
-        return False
-
-
-def cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_text(errors="replace")
-    except OSError:
-        return ""
 
 
 def test_interrupt_stops_at_once_and_leaves_no_app_running(tmp_path):
