@@ -27,11 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _optional_areas():
-    """Command groups of the other areas (dsl, trace, eval, store, tune, report, cluster, scale)."""
+    """Command groups of the other areas (dsl, trace, eval, store, tune, report, cluster, scale, campaign)."""
     import importlib
 
     names = ["hpcmap.dsl.commands", "hpcmap.profile.commands", "hpcmap.dispatch.commands", "hpcmap.tune.commands",
-             "hpcmap.cluster", "hpcmap.scale_command"]
+             "hpcmap.cluster", "hpcmap.scale_command", "hpcmap.campaign_command"]
     modules = []
     for name in names:
         try:

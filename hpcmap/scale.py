@@ -92,7 +92,8 @@ def weak_size(params: dict[str, str], rules: list[WeakRule], nodes: int) -> dict
 
 def point_machine(base: machine.MachineSpec, nodes: int) -> machine.MachineSpec:
     """The base spec with `nodes` nodes, named for them."""
-    return replace(base, nodes=nodes, name=f"{base.name}-{nodes}n")
+    return replace(base, nodes=nodes, name=f"{base.name}-{nodes}n",
+                   description=f"{nodes} node(s) of {base.name}" + (f" ({base.description})" if base.description else ""))
 
 
 def point_name(mapper: str, nodes: int) -> str:

@@ -50,6 +50,7 @@ def add_slurm_arguments(p) -> None:
     g.add_argument("--qos", help="Slurm quality of service")
     g.add_argument("--slurm-time", type=int, metavar="MIN", help="job time limit in minutes "
                                                                   "(default: from trials and timeout)")
+    g.add_argument("--cpus-per-task", type=int, help="CPUs per node (default: what the machine spec's processes need)")
     g.add_argument("--mem", type=int, metavar="MB", help="memory per node in MB (default: the spec's sysmem_mb)")
     g.add_argument("--retries", type=int, default=1, help="resubmissions after a scheduler failure (default: 1)")
     g.add_argument("--sbatch", action="append", default=[], metavar="KEY=VALUE",
@@ -67,7 +68,8 @@ def slurm_options(args, store: Path) -> dict:
     if args.retries < 0:
         raise UserError("--retries must be at least 0")
     return {"folder": str(store.parent / f"{store.stem}.submitit"), "study": store.stem, "partition": args.partition,
-            "account": args.account, "qos": args.qos, "time_min": args.slurm_time, "mem_mb": args.mem,
+            "account": args.account, "qos": args.qos, "time_min": args.slurm_time,
+            "cpus_per_task": args.cpus_per_task, "mem_mb": args.mem,
             "retries": args.retries, "sbatch": extra, "array": False}
 
 
