@@ -193,7 +193,8 @@ def test_every_trace_argument_has_help():
 
 def test_a_killed_trial_keeps_its_results_and_what_its_log_holds(tmp_path):
     directory = tmp_path / "p"
-    proc = hpcmap("run", "stencil", "--trials", "1", "--size", "nx=512,ny=512,ntx=16,nty=16,steps=2000,prune=5",
+    # A million steps of 256 tiles: no host finishes them before the 5 s timeout.
+    proc = hpcmap("run", "stencil", "--trials", "1", "--size", "nx=512,ny=512,ntx=16,nty=16,steps=1000000,prune=5",
                   "--app-args", "-trace 0", "--timeout", "5", "--profile", str(directory), "--json", ok=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     out = json.loads(proc.stdout)
