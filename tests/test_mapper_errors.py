@@ -11,8 +11,7 @@ from harness import CASES, HPCMAP, ROOT, compile_policy, run_stencil, stencil_ex
 
 def test_division_by_zero_exits_at_once_with_one_line(stencil_exe, tmp_path):
     run = run_stencil(stencil_exe, tmp_path, CASES / "divzero.map", timeout=60)
-    assert run.returncode != 0
-    assert run.wall_s < 30
+    assert run.returncode == 3   # the mapper's own exit (mapper/die.cc), not a hang cut short by the timeout
     lines = [x for x in run.stderr.splitlines() if x.startswith("hpcmap-mapper:")]
     assert lines == [f"hpcmap-mapper: error: {CASES / 'divzero.map'}:5: division by zero"]
     assert "HPCMAP_RESULT" not in run.stdout
