@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from hpcmap.dispatch import placement
 from hpcmap.dispatch.local import LocalExecutor
 from hpcmap.evaluate import make_requests
 from hpcmap.records import ran_beside
+from test_eval_local import alive, cmdline, descendants, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 HPCMAP = [sys.executable, "-m", "hpcmap.cli"]
@@ -80,8 +82,10 @@ def _descends_from(pid: int, ancestor: int) -> bool:
 
 @needs_two_cores
 def test_two_workers_run_on_disjoint_cores(tmp_path):
+    """Both candidates hang until the test has seen the two Legion processes running at once, each
+    with its own mask, and then ends them: they overlap however long a worker takes to start."""
     spec = machine_file(tmp_path, "one_cpu", 1)
-    base = make_requests(["default"], "stencil", SIZE, str(spec), trials=1, timeout_s=4,
+    base = make_requests(["default"], "stencil", SIZE, str(spec), trials=1, timeout_s=300,
                          app_args=["-fault", "hang"])[0]
     seen: dict[int, str] = {}
     stop = threading.Event()
@@ -89,7 +93,11 @@ def test_two_workers_run_on_disjoint_cores(tmp_path):
     watcher.start()
     ex = LocalExecutor(2)
     try:
-        records = list(ex.submit([replace(base, name="first"), replace(base, name="second")]))
+        results = ex.submit([replace(base, name="first"), replace(base, name="second")])
+        wait_for(lambda: len([pid for pid in list(seen) if alive(pid)]) == 2)
+        for pid in list(seen):
+            os.kill(pid, signal.SIGKILL)
+        records = list(results)
     finally:
         ex.close()
         stop.set()
@@ -102,7 +110,7 @@ def test_two_workers_run_on_disjoint_cores(tmp_path):
     assert {frozenset(r.worker["cores"]) for r in records} == {frozenset(first), frozenset(second)}
     assert by_name["first"].worker["concurrent_with"] == ["second"]
     assert by_name["second"].worker["concurrent_with"] == ["first"]
-    assert all(r.worker["contention"] and r.outcome == "timeout" for r in records)
+    assert all(r.worker["contention"] and r.outcome == "crash" and "SIGKILL" in r.message for r in records)
 
 
 def _parse_list(text: str) -> list[int]:
@@ -114,16 +122,35 @@ def _parse_list(text: str) -> list[int]:
 
 
 def run_eval(tmp_path: Path, spec: Path, store: Path, launcher: tuple[str, ...] = (),
-             executor: tuple[str, ...] = ("--workers", "2")) -> subprocess.CompletedProcess:
+             executor: tuple[str, ...] = ("--workers", "2"), together: bool = False) -> subprocess.CompletedProcess:
+    """An eval of two hanging candidates. They time out after 3 s, or, `together`, hang until both run at
+    the same instant and are then killed, so they overlap on any host."""
     maps = []
     for i in range(2):
         path = tmp_path / f"cand{i}.map"
         path.write_text(f"# candidate {i}\nTask * CPU;\n")
         maps.append(str(path))
-    return subprocess.run([*launcher, *HPCMAP, "eval", *maps, "--app", "stencil", "--size", SIZE, "--trials", "1",
-                           "--timeout", "3", "--app-args", "-fault hang", "--machine", str(spec),
-                           *executor, "--store", str(store), "--json"],
-                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    argv = [*launcher, *HPCMAP, "eval", *maps, "--app", "stencil", "--size", SIZE, "--trials", "1",
+            "--timeout", "300" if together else "3", "--app-args", "-fault hang", "--machine", str(spec),
+            *executor, "--store", str(store), "--json"]
+    head = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        if together:
+            end_when_both_hang(head)
+        stdout, stderr = head.communicate(timeout=300)
+    finally:
+        if head.poll() is None:
+            head.kill()
+            head.communicate()
+    return subprocess.CompletedProcess(argv, head.returncode, stdout, stderr)
+
+
+def end_when_both_hang(head: subprocess.Popen) -> None:
+    """Wait until two hanging applications run below `head` at the same instant, then kill them."""
+    hanging = lambda: [pid for pid in descendants(head.pid) if "-fault\0hang" in cmdline(pid)]  # noqa: E731
+    wait_for(lambda: len(hanging()) == 2 or head.poll() is not None)
+    for pid in hanging():
+        os.kill(pid, signal.SIGKILL)
 
 
 def show(store: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -134,8 +161,8 @@ def show(store: Path, *extra: str) -> subprocess.CompletedProcess:
 @needs_two_cores
 def test_study_marks_candidates_that_ran_together(tmp_path):
     store = tmp_path / "together.h5"
-    proc = run_eval(tmp_path, machine_file(tmp_path, "one_cpu", 1), store)
-    assert proc.returncode == 1, proc.stderr   # both time out: no valid result, records kept
+    proc = run_eval(tmp_path, machine_file(tmp_path, "one_cpu", 1), store, together=True)
+    assert proc.returncode == 1, proc.stderr   # both killed: no valid result, records kept
     assert "2 candidates at a time, each on cores of its own" in proc.stderr
     candidates = json.loads(show(store, "--json").stdout)["candidates"]
     assert len(candidates) == 2
@@ -194,7 +221,7 @@ def test_mpi_ranks_on_one_host_are_marked_as_running_together(tmp_path):
         pytest.skip("no mpiexec next to this Python (pip install mpi4py mpich)")
     store = tmp_path / "ranks.h5"
     proc = run_eval(tmp_path, machine_file(tmp_path, "one_cpu", 1), store, (str(mpiexec), "-n", "3"),
-                    ("--executor", "mpi"))
+                    ("--executor", "mpi"), together=True)
     assert proc.returncode == 1, proc.stderr[-3000:]
     candidates = json.loads(show(store, "--json").stdout)["candidates"]
     assert sorted(c["worker"]["rank"] for c in candidates) == [1, 2]
