@@ -325,7 +325,9 @@ class SlurmExecutor:
         worker = {"executor": "slurm", "job_id": p.job.job_id}
         if p.job.paths.result_pickle.exists():
             try:
-                record = p.job.result()
+                # Task 0 alone runs the candidate; a job of several nodes has a task per node that
+                # writes no result (its Legion processes are started by mpiexec, not by Slurm's tasks).
+                record = p.job.task(0).result()
             except (FailedJobError, UncompletedJobError, EOFError) as exc:
                 return infra_record(p.req, f"Slurm job {p.job.job_id} failed: {_last_line(str(exc))}",
                                     p.attempt, worker)
