@@ -2,7 +2,7 @@
 `hpcmap dsl explain`: each placement launch writes a tile on the processor of the gemm point that
 owns it, and the leaves are spread evenly over a machine's GPUs. Solomonik's layer-0 launches
 (placement, whose third coordinate is a slot, not a layer, and the reduction into C) run where
-grid point (i, j, 0) computes."""
+grid point (i, j, 0) computes. SUMMA's expert spreads the owners of a step's panel tiles."""
 from __future__ import annotations
 
 import json
@@ -59,3 +59,14 @@ def test_leaves_are_spread_evenly_over_the_gpus(app, grid):
     load = Counter(placements(app, "gemm", grid).values())
     assert len(load) == 4 and {kind for _, kind, _ in load} == {"GPU"}
     assert len(set(load.values())) == 1
+
+
+def test_summa_first_step_tiles_have_one_owner_per_gpu():
+    """On a 2 x 2 grid SUMMA's first step reads A (i, 0) and B (0, j): each GPU owns one of the four
+    and is one of its readers, so no GPU waits for two copies before it starts."""
+    gemm = placements("summa", "gemm", (2, 2))
+    a, b = placements("summa", "place_a", (2, 2, 1)), placements("summa", "place_b", (2, 2, 1))
+    owners = {("A", i): a[(i, 0, 0)] for i in range(2)} | {("B", j): b[(0, j, 0)] for j in range(2)}
+    assert len(set(owners.values())) == 4, owners
+    for i in range(2):
+        assert owners[("A", i)] in {gemm[(i, 0)], gemm[(i, 1)]} and owners[("B", i)] in {gemm[(0, i)], gemm[(1, i)]}
