@@ -54,12 +54,13 @@ limit=${1:-280}
 start=$SECONDS
 out=${OUT:-/tmp/gpu_study}
 mkdir -p "$out"
-work=$(mktemp -d /tmp/gpu_study.XXXX)
 py=${PYTHON:-python3}
 [[ -d $CARRY/build ]] || { echo "no $CARRY: run '$0 pack' on the development machine first" >&2; exit 2; }
 if [[ ${#cpu[@]} == 0 ]] && ! nvidia-smi -L; then
   echo "no GPU here; '$0 run --cpu' runs the study on this host's CPUs instead" >&2; exit 2
 fi
+
+work=$(mktemp -d /tmp/gpu_study.XXXX)
 
 # The runtime, the carried binaries (newer than their sources, so nothing rebuilds them) and Python.
 export HPCMAP_LEGION_HOME=$work/legion HPCMAP_BUILD_DIR=$work/build PYTHONUNBUFFERED=1
