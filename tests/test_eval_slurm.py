@@ -124,12 +124,12 @@ def base(current_cluster, tmp_path_factory):
 
 def legion_threads_of(job: str) -> int:
     """Threads of the Legion process of a running job, once their number has settled."""
-    def count() -> int | None:
-        out = subprocess.run(["scontrol", "listpids", job], capture_output=True, text=True, timeout=30).stdout
-        for pid in (ln.split()[0] for ln in out.splitlines()[1:] if ln.split()):
+    def count() -> int | None:   # the job's processes inherit its SLURM_JOB_ID (all nodes are this host)
+        for proc in Path("/proc").glob("[0-9]*"):
             try:
-                if Path(f"/proc/{pid}/comm").read_text().strip() == "stencil":
-                    return len(list(Path(f"/proc/{pid}/task").iterdir()))
+                if ((proc / "comm").read_text().strip() == "stencil"
+                        and f"SLURM_JOB_ID={job}\0".encode() in (proc / "environ").read_bytes()):
+                    return len(list((proc / "task").iterdir()))
             except OSError:
                 continue
         return None
