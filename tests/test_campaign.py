@@ -92,7 +92,6 @@ def test_small_campaign_end_to_end_on_the_cluster(slurm_cluster, network_runtime
     store = tmp_path / "e2e.h5"
     done = hpcmap("campaign", path, "--store", store, "--json")
     assert done.returncode in (0, 1) and done.stdout.strip(), done.stderr[-3000:]
-    print(done.stderr[-3000:])
     result = json.loads(done.stdout)
     assert result["ran"] == 4
     records = {(r["app"], r["study"]["nodes"]): r for r in Store(store).records()}
