@@ -99,23 +99,46 @@ def slurm() -> Slurm:
         assert down.returncode == 0, down.stderr
 
 
-def test_nodes_idle(slurm: Slurm):
+def wait_for(predicate, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} within {timeout:.0f}s"
+        time.sleep(0.2)
+
+
+def node_rows(slurm: Slurm) -> list[tuple[str, str, str]]:
+    """(name, state, CPUs) of every node, from sinfo."""
     lines = slurm.run("sinfo", "-h", "-N", "-o", "%N %T %c").split()
-    rows = sorted(set(zip(lines[0::3], lines[1::3], lines[2::3])))
-    assert [r[0] for r in rows] == [f"node{i}" for i in range(1, NODES + 1)]
-    assert all(state == "idle" for _, state, _ in rows), rows
+    return sorted(set(zip(lines[0::3], lines[1::3], lines[2::3])))
+
+
+def wait_idle(slurm: Slurm) -> None:
+    """Jobs of tests that ran before may still be ending; once they have, every node is idle."""
+    wait_for(lambda: all(state == "idle" for _, state, _ in node_rows(slurm)), 120, "every node idle")
+
+
+def test_nodes_idle(slurm: Slurm):
+    assert [r[0] for r in node_rows(slurm)] == [f"node{i}" for i in range(1, NODES + 1)]
+    wait_idle(slurm)
     assert _status()["up"] is True
 
 
 def test_one_cpu_jobs_run_at_once_on_distinct_nodes(slurm: Slurm, tmp_path: Path):
+    wait_idle(slurm)   # the least loaded node takes each job: four idle nodes, four jobs, four nodes
+    # Each job ends only once all four have started (or after 60 s, and then the overlap check fails),
+    # and 1 s later, past sacct's whole seconds: they overlap however slowly they are submitted.
+    started = tmp_path / "started"
+    started.mkdir()
+    barrier = (f"touch {started}/$SLURM_JOB_ID; for i in $(seq 600); do "
+               f"[ $(ls {started} | wc -l) -ge {NODES} ] && break; sleep 0.1; done; sleep 1")
     jobs = []
     for i in range(NODES):
         script = cluster.job_script(
-            "echo $SLURMD_NODENAME; sleep 5", job_name=f"par{i}", cpus=1, time_min=2,
+            f"echo $SLURMD_NODENAME; {barrier}", job_name=f"par{i}", cpus=1, time_min=2,
             output=str(tmp_path / f"par{i}.out"),
         )
         jobs.append(slurm.sbatch(script=script))
-    records = [slurm.wait_finished(job)[0] for job in jobs]
+    records = [slurm.wait_finished(job, 120)[0] for job in jobs]
     assert [r["State"] for r in records] == ["COMPLETED"] * NODES, records
     nodes = {r["NodeList"] for r in records}
     assert len(nodes) == NODES, records
@@ -148,13 +171,15 @@ def test_scancel_running_job(slurm: Slurm, tmp_path: Path):
 
 def test_requeue(slurm: Slurm, tmp_path: Path):
     out = tmp_path / "requeue.out"
+    started = tmp_path / "first-run-started"
+    # The first run prints its line and then waits to be requeued; the second ends at once.
     script = cluster.job_script(
-        "echo restart ${SLURM_RESTART_COUNT:-0}; sleep 3", job_name="requeue", time_min=2,
-        output=str(out), extra=["--requeue", "--open-mode=append"],
+        f"echo restart ${{SLURM_RESTART_COUNT:-0}}; "
+        f"if [ ${{SLURM_RESTART_COUNT:-0}} = 0 ]; then touch {started}; sleep 100; fi",
+        job_name="requeue", time_min=2, output=str(out), extra=["--requeue", "--open-mode=append"],
     )
     job = slurm.sbatch(script=script)
-    slurm.wait_running(job)
-    time.sleep(1)
+    wait_for(started.exists, 60, "the first run started")
     slurm.run("scontrol", "requeue", job)
     records = slurm.wait_sacct(job, lambda rs: rs[-1]["State"] == "COMPLETED", 120, "-D")
     assert [r["State"] for r in records] == ["REQUEUED", "COMPLETED"], records
