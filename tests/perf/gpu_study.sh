@@ -10,8 +10,10 @@
 #                                       most important first, and leaves the stores, logs and table
 #                                       under $OUT (study/, study.md, *.log)
 #
-# Order: stencil, circuit, pennant searched from default by ccd (10 candidates, seed 0, 3 trials,
-# default and expert in 3 interleaved rounds); while they run, the six matrix multiplications are
+# Order: stencil, circuit, pennant, each searched from default by ccd (10 candidates, seed 0, 3
+# trials, default and expert in 3 interleaved rounds) and its fastest mapper then re-measured beside
+# the expert and default in 3 interleaved rounds (a best-of-10 of 3-trial medians is biased low);
+# while they run, the six matrix multiplications are
 # built with the cuBLAS leaf in the background (niced, 16 jobs); then those six the same way; then
 # every app over the expert; then ccd and random with 3 seeds. Each step gets the time that is left
 # and stops cleanly before it runs out. Studies are resumable: put a previous call's fetched study/
@@ -115,7 +117,7 @@ step() {  # step NAME ARGS...: one study.py call with the time that is left
   "$py" tests/perf/study.py "$@" "${common[@]}" --wall-limit "$t" > "$out/$name.log" 2>&1
   echo "   exit $?; $(grep -c ': ok' "$out/$name.log") ok runs; $(grep -E '^study: (stopped|error|interrupted)' "$out/$name.log" | tail -1)"
 }
-step first $FIRST --optimizers ccd --seeds 1 --starts default
+for app in $FIRST; do step "first-$app" "$app" --optimizers ccd --seeds 1 --starts default --confirm 3; done
 if [[ -n $build_pid ]]; then
   echo "== waiting for the matrix multiplications' build"
   while kill -0 "$build_pid" 2>/dev/null && (( $(left) > 20 )); do sleep 2; done
@@ -123,7 +125,7 @@ if [[ -n $build_pid ]]; then
     kill -- -"$build_pid"; echo "   the build did not finish in time; stopped"; REST=
   elif wait "$build_pid"; then
     echo "   built: $(grep -ci cublas "$out/build.log") line(s) on cuBLAS in $out/build.log"
-    step rest $REST --optimizers ccd --seeds 1 --starts default
+    for app in $REST; do step "rest-$app" "$app" --optimizers ccd --seeds 1 --starts default --confirm 3; done
   else
     echo "   the build failed:"; tail -5 "$out/build.log"; REST=
   fi
@@ -131,7 +133,7 @@ fi
 step expert $FIRST $REST --optimizers ccd --seeds 1 --starts expert
 step more $FIRST $REST --optimizers ccd,random --seeds 3 --starts default,expert
 "$py" tests/perf/study.py $FIRST $REST --optimizers ccd,random --seeds 3 --starts default,expert --table-only \
-  "${common[@]}" --no-report > "$out/study.md" 2>&1
+  --confirm 3 "${common[@]}" > "$out/study.md" 2>&1
 cat "$out/study.md"
 echo "wall $((SECONDS - start)) s of $limit"
 rm -rf "$work"

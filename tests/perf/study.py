@@ -225,8 +225,10 @@ def baselines(app: str, setup: Setup, executor: SerialExecutor) -> dict[str, dic
     return pooled
 
 
-def confirm(app: str, best: dict, setup: Setup, executor: SerialExecutor, rounds: int) -> dict[str, dict]:
-    """The app's fastest mapper against the expert and default, re-measured in interleaved rounds."""
+def confirm(app: str, best: dict, setup: Setup, executor: SerialExecutor, rounds: int,
+            measure: bool = True) -> dict[str, dict]:
+    """The app's fastest mapper against the expert and default, re-measured in interleaved rounds
+    (or, with measure=False, what the app's confirm.h5 already holds of them)."""
     import hashlib
 
     text = best.get("mapper_text") or None
@@ -235,7 +237,11 @@ def confirm(app: str, best: dict, setup: Setup, executor: SerialExecutor, rounds
         texts[best["name"]] = text
     tag = {best["name"]: "-" + hashlib.sha256((text or "").encode()).hexdigest()[:8]} if best["name"] not in (
         "default", "expert") else {}
-    records = interleaved(app, setup, executor, "confirm.h5", texts, rounds, tag)
+    path = setup.results / app / "confirm.h5"
+    if measure:
+        records = interleaved(app, setup, executor, path.name, texts, rounds, tag)
+    else:
+        records = Store(path).records() if path.exists() else []
     return {name: pooled_times(records, name + tag.get(name, ""))[2] for name in texts}
 
 
@@ -355,18 +361,19 @@ def mapper_diffs(best_of: dict[str, tuple[dict, Path]]) -> str:
     return "\n\n".join(out)
 
 
-def confirmations(best_of: dict[str, tuple[dict, Path]], setup: Setup, executor: SerialExecutor, rounds: int) -> str:
+def confirmations(best_of: dict[str, tuple[dict, Path]], setup: Setup, executor: SerialExecutor, rounds: int,
+                  measure: bool) -> str:
     """Each app's fastest mapper against the expert and default, measured side by side."""
-    lines = [f"Re-measured side by side ({rounds} interleaved rounds of one trial each): median (s) and 95% CI; "
+    lines = ["Re-measured side by side (interleaved rounds of one trial each): median (s), 95% CI and trials; "
              "expert/best above 1.0 means the found mapper beats the expert.", "",
              "| app | best mapper | best | expert | default | expert/best | default/best |", "|---|---|---|---|---|---|---|"]
     for app, (rec, _) in best_of.items():
         try:
-            stats = confirm(app, rec, setup, executor, rounds)
+            stats = confirm(app, rec, setup, executor, rounds, measure)
         except WallLimit:
             lines.append(f"| {app} | {rec['name']} | stopped at the wall limit | | | | |")
             continue
-        cell = lambda s: f"{s['median_s']:.4f} ±{s['ci95_s'] or 0:.4f}" if s.get("median_s") else "failed"  # noqa: E731
+        cell = lambda s: f"{s['median_s']:.4f} ±{s['ci95_s'] or 0:.4f} ({s['n']})" if s.get("median_s") else "none"  # noqa: E731
         b, e, d = stats[rec["name"]], stats["expert"], stats["default"]
         ratio = lambda x: fmt(x["median_s"] / b["median_s"]) if x.get("median_s") and b.get("median_s") else "n/a"  # noqa: E731
         lines.append(f"| {app} | {rec['name']} | {cell(b)} | {cell(e)} | {cell(d)} | {ratio(e)} | {ratio(d)} |")
@@ -504,8 +511,8 @@ def main() -> int:
                "Per repeat: the expert's median over the best median the search found (above 1.0 beats the "
                "expert; the start mapper counts as found). The published figures are their agent's (gpt-4o) "
                "on 4 x P100, not a measurement here.", "", text, "", mapper_diffs(best_of)]
-    if args.confirm and best_of and not stopped and not args.table_only:
-        section += ["", confirmations(best_of, setup, executor, args.confirm)]
+    if args.confirm and best_of and not stopped:
+        section += ["", confirmations(best_of, setup, executor, args.confirm, measure=not args.table_only)]
     if args.traces and best_of and not stopped and not args.table_only:
         section += ["", trace_diffs(best_of, setup)]
     report = "\n".join(section) + "\n"
