@@ -23,8 +23,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 CARRY=.carry/study
-FIRST="${STUDY_FIRST:-stencil circuit pennant}"
-REST="${STUDY_REST:-cannon summa pumma johnson solomonik cosma}"
+FIRST="${STUDY_FIRST-stencil circuit pennant}"
+REST="${STUDY_REST-cannon summa pumma johnson solomonik cosma}"
 
 if [[ ${1:-} == pack ]]; then
   set -e
