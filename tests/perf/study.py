@@ -3,7 +3,8 @@
     .venv/bin/python tests/perf/study.py [APPS...] [--optimizers ccd,random,opentuner,tpe]
         [--budget 10] [--seeds 3] [--starts default,expert] [--trials 5] [--baseline-trials 5]
         [--machine h100x4 --size gpu | --cpu] [--results DIR] [--wall-limit SECONDS]
-        [--remeasure ROUNDS] [--traces] [--report tests/perf/RESULTS.md | --no-report]
+        [--remeasure ROUNDS] [--confirm ROUNDS] [--traces] [--table-only]
+        [--report tests/perf/RESULTS.md | --no-report]
 
 For each application (all nine by default): Legion's DefaultMapper and the expert mapper, measured
 in interleaved rounds of one trial each (default, expert, expert, default, ...); then a tune per
@@ -21,7 +22,8 @@ candidate that would not finish in time, so a device command ends with its resul
 At the end it prints a table in the form of the published one: per repeat, the expert's median
 over the best median found (above 1.0 beats the expert), then mean, best and worst per app,
 optimizer and start, with the published figures beside them; per app, the best mapper's diff
-against the expert, and with `--traces`, what its trace changes against the expert's (copies, busy
+against the expert; with `--confirm N`, that mapper re-measured beside the expert and default in N
+interleaved rounds (the best of many few-trial medians is biased low); and with `--traces`, what its trace changes against the expert's (copies, busy
 time). The table is appended to --report, headed by the machine (the GPU's name from nvidia-smi,
 or "this 2-core CPU box").
 
@@ -165,7 +167,6 @@ class Setup:
     baseline_trials: int
     timeout: float
     results: Path
-    profile: bool = False
 
 
 def base_request(app: str, setup: Setup, trials: int):
@@ -254,8 +255,6 @@ def tune(app: str, optimizer: str, seed: int, start: str, budget: int, remeasure
     """One search, resumable: baselines copied in, candidates up to `budget`, optional re-measurement."""
     path = store_path(setup, app, optimizer, seed, start)
     base = base_request(app, setup, setup.trials)
-    if setup.profile:
-        base = dataclasses.replace(base, profile_dir=str(path.with_suffix(".prof")))
     with study.open_store(path, base, True, {"optimizer": optimizer, "seed": seed, "start": start}) as (store, _):
         have = store.keys(include_infra_errors=False)
         for rec in pooled.values():
@@ -471,7 +470,7 @@ def main() -> int:
         return 2
     cpu = args.cpu
     setup = Setup(args.machine or ("local" if cpu else "h100x4"), args.size or ("small" if cpu else "gpu"),
-                  args.trials, args.baseline_trials, args.timeout, Path(args.results), profile=False)
+                  args.trials, args.baseline_trials, args.timeout, Path(args.results))
     seeds = list(range(args.seeds))
     executor = SerialExecutor(start_time + args.wall_limit if args.wall_limit else math.inf)
     print(f"study: {len(apps)} app(s), optimizers {optimizers}, starts {starts}, seeds {seeds}, budget "
