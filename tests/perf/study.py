@@ -24,8 +24,8 @@ over the best median found (above 1.0 beats the expert), then mean, best and wor
 optimizer and start, with the published figures beside them; per app, the best mapper's diff
 against the expert; with `--confirm N`, that mapper re-measured beside the expert and default in N
 interleaved rounds (the best of many few-trial medians is biased low); with `--traces`, what its
-trace changes against the expert's (copies, busy time). The table is appended to --report, headed by the machine (the GPU's name from nvidia-smi,
-or "this 2-core CPU box").
+trace changes against the expert's (copies, busy time). The table is appended to --report, headed
+by the machine (the GPU's name from nvidia-smi, or "this 2-core CPU box").
 
 Without a GPU it refuses to run unless given --cpu (machine `local`, size `small`), so CPU figures
 are never taken for GPU ones.
