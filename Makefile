@@ -28,9 +28,12 @@ demo: setup
 	@rm -rf $(DEMO)
 	@$(HPCMAP) tune stencil --optimizer ccd --budget 8 --trials 3 --store $(DEMO)/study.h5 -o $(DEMO)/best.map
 
-## test: everything this machine can run (Slurm tests start the local cluster themselves)
+## test: everything this machine can run (Slurm tests start the local cluster themselves); the
+## multi-process tests need Legion with a network module, built here once per machine (11-15 minutes
+## on 2 cores, its progress in the log) and cached
 test: setup
 	@if [ "$$(id -u)" = 0 ]; then slurm/setup.sh; fi
+	@$(HPCMAP) legion build-runtime --network mpi
 	$(PYTEST) -ra tests
 
 ## test-gpu: the GPU suite (tests/gpu/: each app, default and expert mappers, 1 and 4 GPUs); skips without a GPU
