@@ -137,13 +137,19 @@ def _child_setup() -> None:
     die_with_parent()
 
 
+# The mpich wheel's default inter-node path (UCX) hangs Realm's MPI network module as soon as MPICH
+# places two ranks on different nodes (as Slurm's node names do even on one host); its OFI path works.
+# A value the user sets wins.
+MPICH_ENV = {"MPIR_CVAR_CH4_NETMOD": "ofi"}
+
+
 def run_process(argv: list[str], env: dict[str, str], timeout_s: float, cwd: Path | None = None) -> Trial:
     """Run argv in its own process group, killed when this process dies; on timeout or interrupt
     the whole group is killed."""
     start = time.perf_counter()
     try:
-        proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, errors="replace", preexec_fn=_child_setup)
+        proc = subprocess.Popen(argv, env={**MPICH_ENV, **env}, cwd=cwd, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, errors="replace", preexec_fn=_child_setup)
     except OSError as exc:
         return Trial(INFRA_ERROR, None, 0.0, message=f"could not start {argv[0]}: {exc.strerror}")
     try:
