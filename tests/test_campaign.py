@@ -88,10 +88,10 @@ def test_dry_run_scripts_are_readable_and_pass_sbatch_test_only(slurm_cluster, t
 @pytest.mark.mpi
 @pytest.mark.slow
 def test_small_campaign_end_to_end_on_the_cluster(slurm_cluster, network_runtime, tmp_path):
-    path = campaign_file(tmp_path, name="e2e", text=CAMPAIGN.format(name="e2e").replace("timeout = 300", "timeout = 60"))
+    path = campaign_file(tmp_path, name="e2e", text=CAMPAIGN.format(name="e2e").replace("timeout = 300", "timeout = 120"))
     store = tmp_path / "e2e.h5"
     done = hpcmap("campaign", path, "--store", store, "--json")
-    assert done.returncode in (0, 1) and done.stdout.strip(), done.stderr[-3000:]
+    assert done.returncode == 0 and done.stdout.strip(), done.stderr[-3000:]
     result = json.loads(done.stdout)
     assert result["ran"] == 4
     records = {(r["app"], r["study"]["nodes"]): r for r in Store(store).records()}
@@ -99,27 +99,18 @@ def test_small_campaign_end_to_end_on_the_cluster(slurm_cluster, network_runtime
     assert len({r["worker"].get("job_id") for r in records.values()}) == 4   # one Slurm job per point
     assert Store(store).meta()["kind"] == "campaign"
     for (app, nodes), r in records.items():
+        assert r["outcome"] == "ok", (app, nodes, r["message"], r["stderr_tail"][-1500:])
+        assert [t["check"] for t in r["trials"]] == ["pass"]
         assert r["worker"]["executor"] == "slurm", r["worker"]
-        if nodes == 1:
-            assert r["outcome"] == "ok", (app, r["message"], r["stderr_tail"][-1500:])
-            assert [t["check"] for t in r["trials"]] == ["pass"]
-        else:   # one Legion process on each of the job's two nodes, started by Hydra through Slurm
+        if nodes == 2:   # one Legion process on each of the job's two nodes, started by Hydra through Slurm
             assert "mpiexec -n 2 -ppn 1" in r["command"], (r["outcome"], r["message"], r["worker"])
 
     # Resumed, it collects everything from the store and submits nothing.
     submitted = sorted((tmp_path / "e2e.submitit").glob("*/*_submitted.pkl"))
     again = hpcmap("campaign", path, "--store", store, "--resume", "--json")
-    assert again.returncode == done.returncode, again.stderr[-3000:]
+    assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout)["ran"] == 0 and "submitted" not in again.stderr
     assert sorted((tmp_path / "e2e.submitit").glob("*/*_submitted.pkl")) == submitted
-
-    multi = [r for (app, nodes), r in records.items() if nodes == 2]
-    if any(r["outcome"] == "timeout" for r in multi):
-        pytest.xfail("Legion over the mpich wheel hangs when MPICH places its ranks on different nodes, as Slurm "
-                     "does even on one host (also without Slurm: MPIR_CVAR_NOLOCAL=1 mpiexec -n 2)")
-    for r in multi:
-        assert r["outcome"] == "ok", (r["name"], r["message"], r["stderr_tail"][-1500:])
-        assert [t["check"] for t in r["trials"]] == ["pass"]
 
 
 @pytest.mark.parametrize("edit,message", [
