@@ -1,11 +1,11 @@
-"""Slurm studies as a cluster user meets them: refusals, dry runs, a head that dies, a lost job, leaks."""
+"""Slurm studies as a cluster user meets them: refusals, a missing spec, dry runs, a head that dies, a lost job,
+the controller down, leaks."""
 from __future__ import annotations
 
 import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
