@@ -238,7 +238,7 @@ def test_scancel_once_then_retry_succeeds(base, tmp_path, capsys):
 
 def test_requeued_job_runs_again_and_returns_once(base, tmp_path):
     name = f"requeue-{uuid.uuid4().hex[:6]}"
-    req = replace(base, name="slow", app_args=("-fault", "hang"), timeout_s=5, trials=1)
+    req = replace(base, name="slow", app_args=("-fault", "hang"), timeout_s=15, trials=1)
     ex = SlurmExecutor(SlurmOptions(folder=str(tmp_path / "submitit"), job_name=name, array=False))
     results = ex.submit([req])
     deadline = time.monotonic() + 60
