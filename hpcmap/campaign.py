@@ -60,6 +60,19 @@ class Campaign:
                                "trials": self.trials, "machine": self.machine, "timeout_s": self.timeout_s}}
 
 
+def check_unchanged(campaign: Campaign, store) -> None:
+    """Refuse to resume a campaign whose file changed since its store began, naming what changed."""
+    stored = (store.meta() if store.path.exists() else {}).get("definition")
+    if stored is None:
+        return
+    now = campaign.meta()["definition"]
+    changed = [k for k in now if k in stored and stored[k] != now[k]]
+    if changed:
+        key = changed[0]
+        raise UserError(f"{campaign.path} has changed since {store.path} began ({key}: was {stored[key]!r}, now "
+                        f"{now[key]!r}); restore it to resume, or choose another --store")
+
+
 def load(path: str | Path) -> Campaign:
     """Read and check a campaign file; any mistake is one UserError naming the file and the key."""
     path = Path(path)

@@ -32,7 +32,7 @@ def cmd_campaign(args) -> int:
     from hpcmap import campaign as campaigns, scale
     from hpcmap.dispatch.commands import legion_version
     from hpcmap.scale_command import PointProgress, executor_for, exit_status
-    from hpcmap.store import provenance_info
+    from hpcmap.store import Store, provenance_info
 
     campaign = campaigns.load(args.file)
     store_path = Path(args.store or f"{campaign.name}.h5")
@@ -45,6 +45,9 @@ def cmd_campaign(args) -> int:
     options = campaigns.slurm_options(campaign, store_path)
     if args.resume:
         campaigns.await_earlier_jobs(Path(options["folder"]), lambda text: print(text, file=sys.stderr, flush=True))
+    store = Store(store_path)
+    if store.path.exists():
+        campaigns.check_unchanged(campaign, store)
     points = campaigns.points(campaign, args.legion_root)
     provenance = provenance_info(sys.argv, points[-1][0].machine, "slurm", legion_version(args.legion_root))
     executor = executor_for("slurm", options)

@@ -137,3 +137,17 @@ def test_bad_campaign_file_is_one_line_and_exit_2(tmp_path, edit, message):
 def test_missing_campaign_file(tmp_path):
     done = hpcmap("campaign", tmp_path / "none.toml", timeout=60)
     assert done.returncode == 2 and error_lines(done) == [f"hpcmap: error: no campaign file {tmp_path / 'none.toml'}"]
+
+
+def test_a_changed_campaign_file_is_not_resumed_into_its_store(tmp_path):
+    from hpcmap import campaign
+
+    path = campaign_file(tmp_path, name="changed")
+    store = Store(tmp_path / "changed.h5")
+    store.create()
+    store.fix_meta(campaign.load(path).meta())
+    path.write_text(path.read_text().replace("trials = 1", "trials = 2"))
+    done = hpcmap("campaign", path, "--store", store.path, "--resume", timeout=120)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "has changed since" in done.stderr and "trials: was 1, now 2" in done.stderr
+    assert not (tmp_path / "changed.submitit").exists()
