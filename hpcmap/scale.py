@@ -195,13 +195,11 @@ def open_study(path: str | Path, meta: dict, resume: bool, provenance: dict | No
     """The store of a scaling study or campaign, locked for this process, with its fixed settings
     (`meta`, whose `kind` names the study's kind) checked or recorded."""
     from hpcmap.store import Store
+    from hpcmap.study import claim
 
     store = Store(path)
     with store.lock():
-        if store.path.exists() and not resume and store.keys():
-            raise UserError(f"{store.path} already holds results; pass --resume to continue that study "
-                            "or choose another --store")
-        store.create()
+        claim(store, resume)
         if store.keys() and store.meta().get("kind") != meta["kind"]:
             raise UserError(f"{store.path} holds another kind of study, not a {meta['kind']}; choose another --store")
         store.fix_meta(meta)

@@ -59,12 +59,9 @@ def add_slurm_arguments(p) -> None:
 
 def slurm_options(args, store: Path) -> dict:
     """SlurmOptions fields from the command line: one job per point, named after the store."""
-    extra = {}
-    for item in args.sbatch:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"bad --sbatch {item!r}; expected KEY=VALUE, e.g. exclude=node4")
-        extra[key.strip().lstrip("-")] = value.strip()
+    from hpcmap.dispatch.commands import sbatch_pairs
+
+    extra = sbatch_pairs(args.sbatch)
     if args.retries < 0:
         raise UserError("--retries must be at least 0")
     return {"folder": str(store.parent / f"{store.stem}.submitit"), "study": store.stem, "partition": args.partition,

@@ -99,6 +99,14 @@ class FixedList:
         return chosen
 
 
+def claim(store: Store, resume: bool) -> None:
+    """Create the store, refusing one that already holds results unless the study is resumed."""
+    if store.path.exists() and not resume and store.keys():
+        raise UserError(f"{store.path} already holds results; pass --resume to continue that study "
+                        "or choose another --store")
+    store.create()
+
+
 @contextlib.contextmanager
 def open_store(path: str | Path, base: EvalRequest, resume: bool, meta: dict | None = None,
                provenance: dict | None = None) -> Iterator[tuple[Store, dict]]:
@@ -106,10 +114,7 @@ def open_store(path: str | Path, base: EvalRequest, resume: bool, meta: dict | N
     Yields the store and the study's meta (settings, optimizer, seed)."""
     store = Store(path)
     with store.lock():
-        if store.path.exists() and not resume and store.keys():
-            raise UserError(f"{store.path} already holds results; pass --resume to continue that study "
-                            "or choose another --store")
-        store.create()
+        claim(store, resume)
         fixed = {"app": base.app, "size": dict(base.params), "machine": base.machine, "trials": base.trials,
                  "app_args": list(base.app_args)}
         stored = store.fix_meta({**fixed, **{k: v for k, v in (meta or {}).items() if v is not None}})

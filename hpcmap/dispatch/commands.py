@@ -86,13 +86,19 @@ def add_executor_arguments(p) -> None:
                                                           "under STORE.submitit/dry-run/ and submit nothing")
 
 
-def _slurm_options(args, store_path: Path) -> dict:
+def sbatch_pairs(items: list[str]) -> dict[str, str]:
+    """`--sbatch KEY=VALUE` options as a dict, a malformed one refused in one line."""
     extra = {}
-    for item in args.sbatch:
+    for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise UserError(f"bad --sbatch {item!r}; expected KEY=VALUE, e.g. exclude=node3")
         extra[key.strip().lstrip("-")] = value.strip()
+    return extra
+
+
+def _slurm_options(args, store_path: Path) -> dict:
+    extra = sbatch_pairs(args.sbatch)
     if args.parallelism < 1 or args.retries < 0 or args.lost_after <= 0:
         raise UserError("--parallelism must be at least 1, --retries at least 0 and --lost-after above 0")
     for name in args.export:
