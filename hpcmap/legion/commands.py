@@ -9,7 +9,7 @@ from hpcmap.legion import build, network, runtime
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("legion", help="the Legion runtime: info, setup, build",
+    p = subparsers.add_parser("legion", help="the Legion runtime: info, setup, build, build-runtime (with a network, for several nodes)",
                               description="Inspect, fetch and build against the Legion runtime.")
     sub = p.add_subparsers(dest="legion_command", metavar="ACTION", required=True)
     info = sub.add_parser("info", help="Legion version, path, CUDA, driver, and the detected machine")
