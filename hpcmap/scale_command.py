@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hpcmap.cli import positive_seconds
 from hpcmap.errors import UserError
+from hpcmap.progress import RecordProgress
 
 
 def register(subparsers) -> None:
@@ -133,36 +134,14 @@ def exit_status(records: list[dict]) -> int:
     return 0
 
 
-class PointProgress:
-    """A rich progress bar on stderr, one line per finished point."""
+class PointProgress(RecordProgress):
+    """The progress of a scaling study's or campaign's points; says how many were already stored."""
 
     def __init__(self, total: int):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.console = Console(stderr=True, highlight=False)
-        self.progress = Progress(TextColumn("[bold]points[/]"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("{task.description}"), console=self.console)
-        self.task = self.progress.add_task("", total=total)
-
-    def __enter__(self):
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.progress.__exit__(*exc)
+        super().__init__("[bold]points[/]", total, "median")
 
     def phase(self, status, total: int) -> None:
         done = self.progress.tasks[0].total - total
         if done:
             self.console.print(f"{done} point(s) already in the store; not run again")
         self.progress.update(self.task, completed=done)
-
-    def record(self, record: dict, status) -> None:
-        median = (record.get("stats") or {}).get("median_s")
-        color = "green" if record["outcome"] == "ok" else "red"
-        message = (record.get("message") or "").strip()
-        self.progress.console.print(f"  {record['name']}: [{color}]{record['outcome']}[/]"
-                                    + (f" median {median:.6f} s" if median is not None else "")
-                                    + (f"  {message.splitlines()[0][:100]}" if message else ""))
-        self.progress.update(self.task, advance=1, description=record["name"])

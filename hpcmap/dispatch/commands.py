@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hpcmap.cli import positive_seconds
 from hpcmap.errors import UserError
+from hpcmap.progress import RecordProgress
 
 
 def register(subparsers) -> None:
@@ -189,7 +190,11 @@ def cmd_eval(args) -> int:
         with study.open_store(args.store, base, args.resume, provenance=provenance) as (store, _):
             finished = store.keys(include_infra_errors=False)
             skipped = sum(r.key in finished for r in unique)
-            progress = None if args.json else _Progress(len(unique) - skipped, skipped, store.path, args.executor)
+            progress = None
+            if not args.json:
+                progress = RecordProgress(f"[bold]eval[/] ({args.executor})", len(unique) - skipped, "mean")
+                if skipped:
+                    progress.console.print(f"{skipped} candidate(s) already in {store.path}; not run again")
             run = study.Study(store, base, executor, progress, check_on_head=False)
             fixed = study.FixedList([Candidate(r.name, r.mapper_text or "") for r in unique])
             with (progress or contextlib.nullcontext()):
@@ -307,36 +312,3 @@ def _short_name(name: str) -> str:
     return relative if len(relative) < len(name) else name
 
 
-class _Progress:
-    """A rich progress bar on stderr, one line per finished candidate."""
-
-    def __init__(self, total: int, skipped: int, path: Path, executor: str):
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.console = Console(stderr=True, highlight=False)
-        if skipped:
-            self.console.print(f"{skipped} candidate(s) already in {path}; not run again")
-        self.progress = Progress(TextColumn("[bold]eval[/] ({task.fields[executor]})"), BarColumn(),
-                                 MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
-                                 console=self.console)
-        self.task = self.progress.add_task("", total=total, executor=executor)
-
-    def __enter__(self):
-        self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.progress.__exit__(*exc)
-
-    def phase(self, status, total: int) -> None:
-        return None
-
-    def record(self, record: dict, status) -> None:
-        mean = record["stats"].get("mean_s")
-        timing = f" mean {mean:.6f} s" if mean is not None else ""
-        color = "green" if record["outcome"] == "ok" else "red"
-        message = record.get("message") or ""
-        self.progress.console.print(f"  {record['name']}: [{color}]{record['outcome']}[/]{timing}"
-                                    + (f"  {message.splitlines()[0][:100]}" if message.strip() else ""))
-        self.progress.update(self.task, advance=1, description=record["name"])
