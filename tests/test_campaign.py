@@ -9,16 +9,9 @@ from pathlib import Path
 import pytest
 
 from hpcmap.store import Store
+from test_scale import NODE
 
 ROOT = Path(__file__).resolve().parents[1]
-
-NODE = """name = "tiny"
-nodes = 1
-[node]
-cpus = 1
-utility = 1
-sysmem_mb = 512
-"""
 
 # Two apps at two node counts with one mapper, once each; one CPU per node, as the local cluster has.
 CAMPAIGN = """name = "{name}"

@@ -87,6 +87,17 @@ def node_spec(directory: Path, cpus: int = 1) -> str:
     return str(path)
 
 
+def resumed_records(store: Path, maps: list[str], before: dict[str, dict]) -> list[dict]:
+    """The records of a resumed study, checked: every mapper ok once, the results from before kept as they were."""
+    after = Store(store).records()
+    assert sorted(r["name"] for r in after) == sorted(maps)
+    assert all(r["outcome"] == "ok" for r in after)
+    for r in after:
+        if r["key"] in before:
+            assert r["worker"] == before[r["key"]]["worker"]
+    return after
+
+
 def sacct(job_ids: list[str]) -> dict[str, dict[str, str]]:
     roots = sorted({j.split("_")[0] for j in job_ids})
     out = subprocess.run(["sacct", "-n", "-P", "-X", "-D", "-o", "JobID,State,NodeList,Start,End", "-j",
@@ -310,12 +321,7 @@ def test_cli_sigkill_head_then_resume_waits_for_its_jobs(current_cluster, tmp_pa
     assert resume.returncode == 0, resume_log.read_text()
     out = json.loads(stdout)
     assert out["skipped"] == len(before) and out["ran"] == 4 - len(before)
-    after = Store(store).records()
-    assert sorted(r["name"] for r in after) == sorted(maps)
-    assert all(r["outcome"] == "ok" for r in after)
-    for r in after:
-        if r["key"] in before:
-            assert r["worker"] == before[r["key"]]["worker"]
+    after = resumed_records(store, maps, before)
     # Every candidate was submitted exactly once: its result comes from the job the first head submitted.
     submitted = sorted(p.parent.name for p in (tmp_path / "killed.submitit").glob("*/*_submitted.pkl"))
     assert submitted == sorted(jobs)
